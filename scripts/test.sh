@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every check and test: formatting, lints, unit, property, conformance and integration tests
+# (the latter against a moto server on loopback that this script starts and stops).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/bootstrap.sh
+
+echo "== cargo fmt --check" >&2
+cargo fmt --all -- --check
+echo "== cargo clippy" >&2
+cargo clippy --workspace --all-targets -- -D warnings
+
+if [ -f template.yaml ]; then
+  echo "== cfn-lint template.yaml" >&2
+  .venv/bin/cfn-lint template.yaml
+fi
+
+# shellcheck source=scripts/lib/moto.sh
+source scripts/lib/moto.sh
+moto_start
+
+echo "== cargo test" >&2
+cargo test --workspace
