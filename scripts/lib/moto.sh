@@ -15,7 +15,7 @@ moto_start() {
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
-      export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+      export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
       export AWS_EC2_METADATA_DISABLED=true
       echo "moto listening on $AWS_ENDPOINT_URL (pid $MOTO_PID)" >&2
       return 0

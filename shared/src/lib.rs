@@ -4,7 +4,16 @@
 //! decides (verification, parsing, idempotency, storage and queue semantics, business effects)
 //! lives here, in modules named for what they own.
 
+pub mod config;
+pub mod envelope;
 pub mod event;
 pub mod headers;
+pub mod ingress;
 pub mod key;
+pub mod metrics;
+pub mod provision;
+pub mod queue;
+pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod verify;
