@@ -11,6 +11,7 @@ pub mod headers;
 pub mod ingress;
 pub mod key;
 pub mod metrics;
+pub mod process;
 pub mod provision;
 pub mod queue;
 pub mod store;
