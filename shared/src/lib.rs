@@ -5,12 +5,15 @@
 //! lives here, in modules named for what they own.
 
 pub mod config;
+pub mod consumer;
 pub mod envelope;
 pub mod event;
 pub mod headers;
 pub mod ingress;
+pub mod items;
 pub mod key;
 pub mod metrics;
+pub mod poller;
 pub mod process;
 pub mod provision;
 pub mod queue;

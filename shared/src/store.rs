@@ -320,25 +320,36 @@ impl EventsTable {
         conditional_outcome("DeleteItem", result)
     }
 
-    /// The update that marks an event processed, for the consumer's transaction. Its condition
-    /// fails when the event was already processed: that is how a redelivery is recognised.
-    pub fn processed_update(
+    /// Marks an event processed (or quarantined by the consumer, with a `note`). Returns `false`
+    /// when the record no longer exists (its retention ran out); the consumer's own records are
+    /// what make processing idempotent, this is the operator's view.
+    pub async fn mark_done(
         &self,
         source: &str,
         key: &str,
-        processed_at_ms: i64,
-    ) -> Result<aws_sdk_dynamodb::types::Update, StoreError> {
-        aws_sdk_dynamodb::types::Update::builder()
+        status: EventStatus,
+        note: Option<&str>,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
             .table_name(&self.table)
             .key(PK, AttributeValue::S(event_pk(source, key)))
-            .update_expression("SET #status = :processed, #at = :at")
-            .condition_expression("attribute_not_exists(#status) OR #status <> :processed")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#status", STATUS)
             .expression_attribute_names("#at", PROCESSED_AT)
-            .expression_attribute_values(":processed", status_value(EventStatus::Processed))
-            .expression_attribute_values(":at", number(processed_at_ms))
-            .build()
-            .map_err(|_| StoreError::Malformed(PK))
+            .expression_attribute_values(":status", status_value(status))
+            .expression_attribute_values(":at", number(at_ms));
+        request = match note {
+            Some(note) => request
+                .update_expression("SET #status = :status, #at = :at, #note = :note")
+                .expression_attribute_names("#note", NOTE)
+                .expression_attribute_values(":note", AttributeValue::S(note.to_owned())),
+            None => request.update_expression("SET #status = :status, #at = :at"),
+        };
+        conditional_outcome("UpdateItem", request.send().await)
     }
 
     /// Reads every attribute of a record, for tests and operators. Bodies come back as bytes.

@@ -1,0 +1,602 @@
+//! The consumer against real DynamoDB and SQS protocol servers (moto, started by `make test`):
+//! events accepted by the ingress, moved by a poller that plays the event source mapping, applied
+//! by the consumer handler; assertions on the items table, the events table and the queues.
+
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use aws_sdk_dynamodb::types::AttributeValue;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+use shared::consumer::{Consumer, QueueRecord};
+use shared::envelope::EnvelopeMeta;
+use shared::event::{Event, PayloadKind};
+use shared::ingress::Ingress;
+use shared::items::{ItemsTable, item_pk, verification_pk};
+use shared::poller::Poller;
+use shared::process::{ItemRecord, VerificationRecord};
+use shared::queue::EventQueue;
+use shared::store::EventsTable;
+use shared::testkit::{self, Stack};
+
+const NOW_MS: i64 = 1_790_000_000_000;
+const NOW_S: i64 = NOW_MS / 1000;
+
+struct Pipeline {
+    stack: Stack,
+    ingress: Ingress,
+    consumer: Consumer,
+    items: ItemsTable,
+}
+
+impl Pipeline {
+    async fn new() -> Self {
+        let stack = Stack::new(30).await;
+        let clock: shared::ingress::Clock = Arc::new(|| NOW_MS);
+        let ingress = Ingress::new(
+            testkit::ingress_config(&stack.events_table, &stack.queues.queue_url),
+            EventsTable::from_sdk_config(&stack.aws, stack.events_table.clone()),
+            EventQueue::from_sdk_config(&stack.aws, stack.queues.queue_url.clone()),
+        )
+        .with_clock(clock.clone());
+        let items = ItemsTable::from_sdk_config(&stack.aws, stack.items_table.clone());
+        let consumer = Consumer::new(
+            items.clone(),
+            EventsTable::from_sdk_config(&stack.aws, stack.events_table.clone()),
+        )
+        .with_clock(clock);
+        Self {
+            stack,
+            ingress,
+            consumer,
+            items,
+        }
+    }
+
+    async fn deliver(&self, source: &str, message_id: &str, body: &[u8]) {
+        let headers = match source {
+            "legitmark" => testkit::legitmark_headers(message_id, NOW_S, body),
+            _ => testkit::cr3dentials_headers(body),
+        };
+        let event = testkit::function_url_event(
+            "POST",
+            &format!("/webhooks/{source}"),
+            &headers,
+            body,
+            false,
+        );
+        let request = serde_json::from_value(event).unwrap();
+        let response =
+            ingress::handle(&self.ingress, LambdaEvent::new(request, Context::default()))
+                .await
+                .unwrap();
+        assert_eq!(response.status_code, 200, "{:?}", response.body);
+    }
+
+    fn poller(&self) -> Poller {
+        Poller::new(self.stack.sqs(), self.stack.queues.queue_url.clone(), 10).visibility_timeout(0)
+    }
+
+    /// Polls like the event source mapping until the queue is empty, calling the Lambda handler
+    /// with SQS events in the Lambda format.
+    async fn drain_through_consumer(&self) {
+        let poller = self.poller();
+        for _ in 0..100 {
+            let stats = poller
+                .poll_once(|records| self.invoke(records))
+                .await
+                .unwrap();
+            if stats.received == 0 {
+                return;
+            }
+        }
+        panic!("queue did not drain");
+    }
+
+    async fn invoke(&self, records: Vec<QueueRecord>) -> Vec<String> {
+        let event: SqsEvent = serde_json::from_value(sqs_event(&records)).unwrap();
+        let response =
+            consumer::handle(&self.consumer, LambdaEvent::new(event, Context::default()))
+                .await
+                .unwrap();
+        response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect()
+    }
+
+    async fn item(&self, item_id: &str) -> ItemRecord {
+        self.items.load(&item_pk(item_id)).await.unwrap().unwrap().0
+    }
+
+    async fn notification_kinds(&self, pk: &str) -> Vec<String> {
+        self.items
+            .notifications(pk)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|n| n.notification.kind().to_owned())
+            .collect()
+    }
+}
+
+fn sqs_event(records: &[QueueRecord]) -> Value {
+    json!({
+        "Records": records.iter().map(|r| json!({
+            "messageId": r.message_id,
+            "receiptHandle": "handle",
+            "body": r.body,
+            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0", "SenderId": "local", "ApproximateFirstReceiveTimestamp": "0"},
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:queue",
+            "awsRegion": "us-east-1"
+        })).collect::<Vec<_>>()
+    })
+}
+
+/// A sample payload with some top-level fields replaced.
+fn sample(path: &str, changes: &[(&str, Value)]) -> Vec<u8> {
+    let mut value: Value = serde_json::from_slice(&testkit::payload(path)).unwrap();
+    for (field, new) in changes {
+        value[*field] = new.clone();
+    }
+    serde_json::to_vec_pretty(&value).unwrap()
+}
+
+/// A queue message for `body` as the ingress would enqueue it, under an explicit key.
+fn queued(kind: PayloadKind, key: &str, body: &[u8]) -> QueueRecord {
+    let event = Event::parse(kind, body).unwrap();
+    let meta = EnvelopeMeta::for_event(kind.as_str(), key, &event, None, NOW_MS);
+    QueueRecord {
+        message_id: format!("sqs-{key}-{}", testkit::unique("m")),
+        body: meta.encode(std::str::from_utf8(body).unwrap()).unwrap(),
+    }
+}
+
+fn s(value: &AttributeValue) -> &str {
+    value.as_s().unwrap()
+}
+
+/// Sample file, then the expected state, verdict and notification kind.
+type Expected = (
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+#[tokio::test]
+async fn each_legitmark_state_and_event_type_produces_its_documented_record_and_notification() {
+    let pipeline = Pipeline::new().await;
+    let table: [Expected; 15] = [
+        ("state_change_draft", Some("DRAFT/"), None, None),
+        ("state_change_qc_pending", Some("QC/PENDING"), None, None),
+        ("state_change_qc_rejected", Some("QC/REJECTED"), None, None),
+        (
+            "media_rejected",
+            Some("QC/REJECTED"),
+            None,
+            Some("reupload_requested"),
+        ),
+        (
+            "state_change_qc_approved",
+            Some("QC/APPROVED"),
+            None,
+            Some("photos_passed_qc"),
+        ),
+        ("state_change_qc_complete", Some("QC/COMPLETE"), None, None),
+        (
+            "state_change_underway_pending",
+            Some("UNDERWAY/PENDING"),
+            None,
+            None,
+        ),
+        (
+            "state_change_underway_assigned",
+            Some("UNDERWAY/ASSIGNED"),
+            None,
+            Some("authenticator_assigned"),
+        ),
+        (
+            "state_change_underway_approved",
+            Some("UNDERWAY/APPROVED"),
+            None,
+            None,
+        ),
+        (
+            "state_change_complete_approved",
+            Some("COMPLETE/APPROVED"),
+            Some("AUTHENTIC"),
+            Some("authentication_passed"),
+        ),
+        (
+            "state_change_complete_rejected",
+            Some("COMPLETE/REJECTED"),
+            Some("COUNTERFEIT"),
+            Some("authentication_failed"),
+        ),
+        (
+            "state_change_complete_complete",
+            Some("COMPLETE/COMPLETE"),
+            None,
+            None,
+        ),
+        (
+            "state_change_cancelled",
+            Some("CANCELLED/"),
+            Some("CANCELLED"),
+            Some("request_cancelled"),
+        ),
+        (
+            "invalidate_sr",
+            Some("CANCELLED/"),
+            Some("CANCELLED"),
+            Some("request_cancelled"),
+        ),
+        ("unknown_event_type", None, None, None),
+    ];
+
+    for (file, _, _, _) in &table {
+        let body = sample(
+            &format!("legitmark/{file}.json"),
+            &[("reference_id", json!(file))],
+        );
+        pipeline
+            .deliver("legitmark", &format!("msg_{file}"), &body)
+            .await;
+    }
+    pipeline.drain_through_consumer().await;
+
+    let records = pipeline.stack.scan(&pipeline.stack.items_table).await;
+    for (file, state, verdict, notification) in table {
+        let record = records
+            .iter()
+            .find(|r| s(&r["pk"]) == item_pk(file) && s(&r["sk"]) == "record")
+            .unwrap_or_else(|| panic!("{file}: no record"));
+        assert_eq!(record.get("state").map(s), state, "{file}");
+        assert_eq!(record.get("verdict").map(s), verdict, "{file}");
+        let kinds = pipeline.notification_kinds(&item_pk(file)).await;
+        assert_eq!(
+            kinds,
+            notification
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>(),
+            "{file}"
+        );
+        assert_eq!(pipeline.item(file).await.timeline.len(), 1, "{file}");
+    }
+    let media = pipeline.item("media_rejected").await;
+    assert_eq!(media.reupload_requests.len(), 2);
+    assert!(
+        pipeline
+            .item("invalidate_sr")
+            .await
+            .invalidation_reason
+            .is_some()
+    );
+    let events = pipeline.stack.scan(&pipeline.stack.events_table).await;
+    assert!(events.iter().all(|e| s(&e["status"]) == "PROCESSED"));
+}
+
+#[tokio::test]
+async fn sample_without_reference_id_is_kept_under_its_service_request() {
+    let pipeline = Pipeline::new().await;
+    let body = testkit::payload("legitmark/reference_id_null.json");
+    let sr_uuid = serde_json::from_slice::<Value>(&body).unwrap()["sr_uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    pipeline.deliver("legitmark", "msg_null_ref", &body).await;
+    pipeline.drain_through_consumer().await;
+
+    assert_eq!(pipeline.item(&sr_uuid).await.sr_uuid, sr_uuid);
+}
+
+#[tokio::test]
+async fn each_cr3dentials_outcome_produces_its_record_and_notification() {
+    let pipeline = Pipeline::new().await;
+    let table = [
+        ("verification_completed", 9001, "verification_completed"),
+        ("verification_failed", 9002, "verification_failed"),
+        ("verification_expired", 9003, "verification_expired"),
+        ("manual_review_completed", 9004, "verification_completed"),
+    ];
+
+    for (file, session, _) in table {
+        let mut value: Value =
+            serde_json::from_slice(&testkit::payload(&format!("cr3dentials/{file}.json"))).unwrap();
+        value["data"]["sessionId"] = json!(session);
+        pipeline
+            .deliver("cr3dentials", "-", &serde_json::to_vec(&value).unwrap())
+            .await;
+    }
+    pipeline.drain_through_consumer().await;
+
+    for (file, session, kind) in table {
+        let pk = verification_pk(&session.to_string());
+        let (record, _) = pipeline
+            .items
+            .load::<VerificationRecord>(&pk)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.session_id, session.to_string(), "{file}");
+        assert_eq!(
+            pipeline.notification_kinds(&pk).await,
+            vec![kind.to_owned()],
+            "{file}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_message_delivered_three_times_gives_one_notification_and_one_timeline_entry() {
+    let pipeline = Pipeline::new().await;
+    let body = sample(
+        "legitmark/state_change_complete_approved.json",
+        &[("reference_id", json!("thrice"))],
+    );
+    let message = queued(PayloadKind::Legitmark, "id:msg_thrice", &body);
+
+    for _ in 0..3 {
+        assert!(
+            pipeline
+                .consumer
+                .process_batch(vec![message.clone()])
+                .await
+                .is_empty()
+        );
+    }
+
+    assert_eq!(
+        pipeline.notification_kinds(&item_pk("thrice")).await,
+        vec!["authentication_passed"]
+    );
+    assert_eq!(pipeline.item("thrice").await.timeline.len(), 1);
+}
+
+/// The lifecycle of the issue: QC PENDING, QC REJECTED, media_rejected, QC PENDING again, QC
+/// APPROVED, UNDERWAY ASSIGNED, COMPLETE APPROVED, with rising timestamps.
+fn lifecycle(item: &str) -> Vec<QueueRecord> {
+    let steps = [
+        ("state_change_qc_pending", "2026-03-01T09:00:00Z"),
+        ("state_change_qc_rejected", "2026-03-01T09:05:00Z"),
+        ("media_rejected", "2026-03-01T09:06:00Z"),
+        ("state_change_qc_pending", "2026-03-01T10:00:00Z"),
+        ("state_change_qc_approved", "2026-03-01T10:05:00Z"),
+        ("state_change_underway_assigned", "2026-03-01T11:00:00Z"),
+        ("state_change_complete_approved", "2026-03-01T12:00:00Z"),
+    ];
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, (file, at))| {
+            let body = sample(
+                &format!("legitmark/{file}.json"),
+                &[("reference_id", json!(item)), ("timestamp", json!(at))],
+            );
+            queued(PayloadKind::Legitmark, &format!("id:step{i}"), &body)
+        })
+        .collect()
+}
+
+/// A deterministic shuffle (xorshift), so a failing permutation can be reproduced from its seed.
+fn shuffled<T: Clone>(items: &[T], seed: u64) -> Vec<T> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = items.to_vec();
+    for i in (1..out.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    out
+}
+
+fn normalised(mut record: ItemRecord) -> ItemRecord {
+    record.item_id = "item".into();
+    record.reference_id = Some("item".into());
+    record
+}
+
+#[tokio::test]
+async fn hundred_random_permutations_of_a_lifecycle_end_in_the_in_order_state() {
+    let pipeline = Pipeline::new().await;
+    for message in lifecycle("in-order") {
+        assert!(
+            pipeline
+                .consumer
+                .process_batch(vec![message])
+                .await
+                .is_empty()
+        );
+    }
+    let expected = normalised(pipeline.item("in-order").await);
+    assert_eq!(serde_json::to_value(expected.verdict).unwrap(), "AUTHENTIC");
+    assert!(expected.reupload_requests.is_empty());
+
+    let runs = (0..100u64).map(|seed| {
+        let pipeline = &pipeline;
+        async move {
+            let item = format!("perm-{seed}");
+            for message in shuffled(&lifecycle(&item), seed) {
+                assert!(
+                    pipeline
+                        .consumer
+                        .process_batch(vec![message])
+                        .await
+                        .is_empty()
+                );
+            }
+            (seed, normalised(pipeline.item(&item).await))
+        }
+    });
+    for (seed, record) in futures::future::join_all(runs).await {
+        assert_eq!(record, expected, "permutation seed {seed}");
+    }
+}
+
+#[tokio::test]
+async fn two_qc_rejection_rounds_yield_two_reupload_notifications() {
+    let pipeline = Pipeline::new().await;
+    let rounds = [
+        ("state_change_qc_pending", "2026-03-01T09:00:00Z"),
+        ("state_change_qc_rejected", "2026-03-01T09:05:00Z"),
+        ("media_rejected", "2026-03-01T09:06:00Z"),
+        ("state_change_qc_pending", "2026-03-01T10:00:00Z"),
+        ("state_change_qc_rejected", "2026-03-01T10:05:00Z"),
+        ("media_rejected", "2026-03-01T10:06:00Z"),
+        ("state_change_qc_approved", "2026-03-01T11:00:00Z"),
+    ];
+
+    for (i, (file, at)) in rounds.iter().enumerate() {
+        let body = sample(
+            &format!("legitmark/{file}.json"),
+            &[
+                ("reference_id", json!("two-rounds")),
+                ("timestamp", json!(at)),
+            ],
+        );
+        pipeline
+            .deliver("legitmark", &format!("msg_round_{i}"), &body)
+            .await;
+    }
+    pipeline.drain_through_consumer().await;
+
+    let kinds = pipeline.notification_kinds(&item_pk("two-rounds")).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "reupload_requested").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        pipeline
+            .item("two-rounds")
+            .await
+            .state
+            .unwrap()
+            .primary
+            .as_str(),
+        "QC"
+    );
+}
+
+async fn break_item(pipeline: &Pipeline, item: &str) {
+    pipeline
+        .stack
+        .dynamo()
+        .put_item()
+        .table_name(&pipeline.stack.items_table)
+        .item("pk", AttributeValue::S(item_pk(item)))
+        .item("sk", AttributeValue::S("record".into()))
+        .item("record", AttributeValue::S("not a record".into()))
+        .item("version", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn batch_with_one_failing_record_reports_exactly_that_message() {
+    let pipeline = Pipeline::new().await;
+    break_item(&pipeline, "broken").await;
+    let good = |item: &str| {
+        queued(
+            PayloadKind::Legitmark,
+            &format!("id:{item}"),
+            &sample(
+                "legitmark/state_change_qc_approved.json",
+                &[("reference_id", json!(item))],
+            ),
+        )
+    };
+    let failing = queued(
+        PayloadKind::Legitmark,
+        "id:broken",
+        &sample(
+            "legitmark/state_change_qc_approved.json",
+            &[("reference_id", json!("broken"))],
+        ),
+    );
+    let batch = vec![good("first"), failing.clone(), good("second")];
+
+    let failed = pipeline.invoke(batch).await;
+
+    assert_eq!(failed, vec![failing.message_id]);
+    assert!(pipeline.item("first").await.state.is_some());
+    assert!(pipeline.item("second").await.state.is_some());
+}
+
+#[tokio::test]
+async fn poison_is_quarantined_and_a_persistent_failure_reaches_the_dlq_while_others_are_processed()
+{
+    let pipeline = Pipeline::new().await;
+    break_item(&pipeline, "broken").await;
+    let sqs = pipeline.stack.sqs();
+    let send = |body: String| {
+        let sqs = sqs.clone();
+        let url = pipeline.stack.queues.queue_url.clone();
+        async move {
+            sqs.send_message()
+                .queue_url(url)
+                .message_body(body)
+                .send()
+                .await
+                .unwrap()
+                .message_id
+                .unwrap()
+        }
+    };
+    let poison_id = send("{not an envelope".into()).await;
+    send(
+        queued(
+            PayloadKind::Legitmark,
+            "id:broken",
+            &sample(
+                "legitmark/state_change_qc_approved.json",
+                &[("reference_id", json!("broken"))],
+            ),
+        )
+        .body,
+    )
+    .await;
+    for item in ["ok-1", "ok-2", "ok-3"] {
+        send(
+            queued(
+                PayloadKind::Legitmark,
+                &format!("id:{item}"),
+                &sample(
+                    "legitmark/state_change_complete_approved.json",
+                    &[("reference_id", json!(item))],
+                ),
+            )
+            .body,
+        )
+        .await;
+    }
+
+    pipeline.drain_through_consumer().await;
+
+    for item in ["ok-1", "ok-2", "ok-3"] {
+        assert_eq!(
+            serde_json::to_value(pipeline.item(item).await.verdict).unwrap(),
+            "AUTHENTIC"
+        );
+    }
+    let dead = pipeline.stack.drain(&pipeline.stack.queues.dlq_url).await;
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].body().unwrap().contains("\"id:broken\""));
+    let events = pipeline.stack.scan(&pipeline.stack.events_table).await;
+    let poison = events
+        .iter()
+        .find(|e| s(&e["pk"]) == format!("queue#sqs:{poison_id}"))
+        .expect("poison message quarantined");
+    assert_eq!(s(&poison["status"]), "QUARANTINED");
+}
