@@ -30,7 +30,7 @@ impl Headers {
         )
     }
 
-    /// The single value of `name` (lower case), `None` when absent.
+    /// The single value of `name`, which must be given in lower case; `None` when absent.
     ///
     /// A header sent more than once is an error: for signatures and credentials, picking one of
     /// several values would let an attacker choose which one is checked.
@@ -45,9 +45,11 @@ impl Headers {
 
     /// Every value of `name` (lower case), in arrival order.
     pub fn all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> {
+        // Stored names are lower case already, so an exact comparison suffices; callers pass
+        // lower-case names (the verifier's constants, a configured name folded at start-up).
         self.0
             .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .filter(move |(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
 

@@ -357,7 +357,7 @@ impl Ingress {
             headers: request
                 .headers
                 .retain_named(source.verifier.signature_headers()),
-            message_id: verified.message_id,
+            message_id: verified.message_id.map(str::to_owned),
             received_at_ms: now_ms,
             expires_at_s: now_ms.div_euclid(1000).saturating_add(retention_s),
             lease_until_ms: deadline_ms.unwrap_or(now_ms.saturating_add(DEFAULT_LEASE_MS)),

@@ -33,7 +33,7 @@ fn key_of_delivery(message_id: &str, sent_at: i64, body: &[u8]) -> key::Idempote
         .verify(body, &headers, NOW)
         .unwrap();
     let event = Event::parse(PayloadKind::Legitmark, body).unwrap();
-    key::for_event(verified.message_id.as_deref(), &event)
+    key::for_event(verified.message_id, &event)
 }
 
 fn with_timestamp(body: &[u8], timestamp: &str) -> Vec<u8> {
