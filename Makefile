@@ -1,14 +1,35 @@
-# The index of everyday commands. Each target is a thin call into scripts/ or cargo.
-.PHONY: help setup test lint fmt bench
+# The index of everyday commands. Each target is a thin call into scripts/ or cargo; local
+# commands read their settings from local.env.
+.PHONY: help setup dev test send show resign lint fmt bench
+
+LOCAL_ENV = set -a && . ./local.env && set +a && export AWS_ENDPOINT_URL=http://127.0.0.1:$$MOTO_PORT \
+	AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 
 help: ## List the commands
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 setup: ## Install local tools (moto, cfn-lint, cargo-lambda) into ./.venv
 	scripts/bootstrap.sh
 
-test: ## Run every check and test (starts and stops a local moto server)
+dev: ## Run the whole pipeline locally (moto, both functions, the queue poller); Ctrl-C stops it
+	scripts/dev.sh
+
+test: ## Run every check and test (starts and stops its own moto and local stack)
 	scripts/test.sh
+
+send: ## Sign and post a sample to the running stack: make send EVENT=events/payloads/...json
+	@test -n "$(EVENT)" || { echo "usage: make send EVENT=events/payloads/<source>/<file>.json"; exit 2; }
+	@cargo build --quiet -p webhookctl
+	@$(LOCAL_ENV) && target/debug/webhookctl send "$(EVENT)"
+
+show: ## Show what the consumer did: make show ITEM=item-10042 (or VERIFICATION=48342)
+	@cargo build --quiet -p webhookctl
+	@$(LOCAL_ENV) && if [ -n "$(VERIFICATION)" ]; then target/debug/webhookctl show --verification "$(VERIFICATION)"; \
+		else target/debug/webhookctl show "$(or $(ITEM),item-10042)"; fi
+
+resign: ## Re-sign events/requests/ at the current time (signatures expire after 5 minutes)
+	@cargo build --quiet -p webhookctl
+	@$(LOCAL_ENV) && target/debug/webhookctl resign
 
 lint: ## cargo fmt --check and clippy with warnings denied
 	cargo fmt --all -- --check
@@ -19,3 +40,4 @@ fmt: ## Format the code
 
 bench: ## Run the benchmarks recorded in docs/BENCHMARKS.md
 	cargo bench -p shared --bench verify
+	cargo bench -p ingress --bench handler > /dev/null

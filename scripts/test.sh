@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, lints, unit, property, conformance and integration tests
-# (the latter against a moto server on loopback that this script starts and stops).
+# (the latter against a moto server on loopback that this script starts and stops), and a smoke
+# test of the local stack that `make dev` runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,3 +23,7 @@ moto_start
 
 echo "== cargo test" >&2
 cargo test --workspace
+moto_stop
+
+echo "== local-stack smoke test" >&2
+scripts/smoke.sh

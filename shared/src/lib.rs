@@ -17,6 +17,7 @@ pub mod poller;
 pub mod process;
 pub mod provision;
 pub mod queue;
+pub mod sender;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;

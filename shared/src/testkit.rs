@@ -8,12 +8,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use base64::Engine;
-use serde_json::{Value, json};
+use serde_json::Value;
+
+pub mod stub;
 
 use crate::config::{Env, IngressConfig};
 use crate::provision;
-use crate::verify::{SigningKey, sign_hex, sign_standard};
+use crate::sender;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -54,31 +55,27 @@ pub fn ingress_config(events_table: &str, queue_url: &str) -> IngressConfig {
 
 /// Headers a Svix sender would send for `body` with the local Legitmark secret.
 pub fn legitmark_headers(message_id: &str, timestamp: i64, body: &[u8]) -> Vec<(String, String)> {
-    let key = SigningKey::from_whsec(&local("SOURCE_LEGITMARK_SECRETS"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    vec![
-        ("content-type".into(), "application/json".into()),
-        ("svix-id".into(), message_id.into()),
-        ("svix-timestamp".into(), timestamp.to_string()),
-        (
-            "svix-signature".into(),
-            sign_standard(&key, message_id, timestamp, body),
-        ),
-    ]
+    sender::legitmark_headers(
+        &local("SOURCE_LEGITMARK_SECRETS"),
+        message_id,
+        timestamp,
+        body,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Headers Cr3dentials would send for `body` with the local secret and static header.
 pub fn cr3dentials_headers(body: &[u8]) -> Vec<(String, String)> {
-    let key = SigningKey::from_text(&local("SOURCE_CR3DENTIALS_SECRETS"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    vec![
-        ("content-type".into(), "application/json".into()),
-        ("x-webhook-signature".into(), sign_hex(&key, body)),
-        (
-            local("SOURCE_CR3DENTIALS_AUTH_HEADER_NAME"),
-            local("SOURCE_CR3DENTIALS_AUTH_HEADER_VALUE"),
-        ),
-    ]
+    let (name, value) = (
+        local("SOURCE_CR3DENTIALS_AUTH_HEADER_NAME"),
+        local("SOURCE_CR3DENTIALS_AUTH_HEADER_VALUE"),
+    );
+    sender::cr3dentials_headers(
+        &local("SOURCE_CR3DENTIALS_SECRETS"),
+        Some((&name, &value)),
+        body,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A Lambda function-URL event (payload format 2.0) as AWS delivers it.
@@ -89,42 +86,14 @@ pub fn function_url_event(
     body: &[u8],
     base64: bool,
 ) -> Value {
-    let headers: serde_json::Map<String, Value> = headers
-        .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), Value::String(v.clone())))
-        .collect();
-    let body = if base64 {
-        base64::engine::general_purpose::STANDARD.encode(body)
-    } else {
-        String::from_utf8_lossy(body).into_owned()
-    };
-    json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "anonymous",
-            "apiId": "local",
-            "domainName": "localhost",
-            "domainPrefix": "localhost",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "Svix-Webhooks/1.0"
-            },
-            "requestId": uuid::Uuid::new_v4().to_string(),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "22/Nov/2026:00:00:00 +0000",
-            "timeEpoch": 0
-        },
-        "body": body,
-        "isBase64Encoded": base64
-    })
+    sender::function_url_event(
+        method,
+        path,
+        headers,
+        body,
+        base64,
+        &uuid::Uuid::new_v4().to_string(),
+    )
 }
 
 /// SDK configuration for the moto server started by `make test`.

@@ -18,6 +18,7 @@ use shared::items::{ItemsTable, item_pk, verification_pk};
 use shared::poller::Poller;
 use shared::process::{ItemRecord, VerificationRecord};
 use shared::queue::EventQueue;
+use shared::sender;
 use shared::store::EventsTable;
 use shared::testkit::{self, Stack};
 
@@ -96,7 +97,12 @@ impl Pipeline {
     }
 
     async fn invoke(&self, records: Vec<QueueRecord>) -> Vec<String> {
-        let event: SqsEvent = serde_json::from_value(sqs_event(&records)).unwrap();
+        let event: SqsEvent = serde_json::from_value(sender::sqs_event(
+            records
+                .iter()
+                .map(|r| (r.message_id.as_str(), r.body.as_str())),
+        ))
+        .unwrap();
         let response =
             consumer::handle(&self.consumer, LambdaEvent::new(event, Context::default()))
                 .await
@@ -121,22 +127,6 @@ impl Pipeline {
             .map(|n| n.notification.kind().to_owned())
             .collect()
     }
-}
-
-fn sqs_event(records: &[QueueRecord]) -> Value {
-    json!({
-        "Records": records.iter().map(|r| json!({
-            "messageId": r.message_id,
-            "receiptHandle": "handle",
-            "body": r.body,
-            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0", "SenderId": "local", "ApproximateFirstReceiveTimestamp": "0"},
-            "messageAttributes": {},
-            "md5OfBody": "",
-            "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:queue",
-            "awsRegion": "us-east-1"
-        })).collect::<Vec<_>>()
-    })
 }
 
 /// A sample payload with some top-level fields replaced.
@@ -599,4 +589,29 @@ async fn poison_is_quarantined_and_a_persistent_failure_reaches_the_dlq_while_ot
         .find(|e| s(&e["pk"]) == format!("queue#sqs:{poison_id}"))
         .expect("poison message quarantined");
     assert_eq!(s(&poison["status"]), "QUARANTINED");
+}
+
+#[tokio::test]
+async fn every_sqs_batch_file_in_events_is_applied_without_failures() {
+    let pipeline = Pipeline::new().await;
+    let dir = testkit::repo_root().join("events/consumer");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+
+    for path in files {
+        let event: SqsEvent = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let response = consumer::handle(
+            &pipeline.consumer,
+            LambdaEvent::new(event, Context::default()),
+        )
+        .await
+        .unwrap();
+
+        assert!(response.batch_item_failures.is_empty(), "{path:?}");
+    }
+    assert!(pipeline.item("item-10042").await.timeline.len() > 1);
 }

@@ -497,3 +497,38 @@ async fn cr3dentials_event_with_signature_and_static_header_is_accepted_and_dedu
         "credential stored"
     );
 }
+
+#[tokio::test]
+async fn every_request_file_in_events_is_accepted_at_the_time_it_was_signed() {
+    let harness = Harness::new().await;
+    let dir = testkit::repo_root().join("events/requests");
+    let mut seen = 0;
+
+    for source in ["legitmark", "cr3dentials"] {
+        for entry in std::fs::read_dir(dir.join(source)).unwrap() {
+            let path = entry.unwrap().path();
+            let event: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let payload = testkit::payload(&format!(
+                "{source}/{}",
+                path.file_name().unwrap().to_str().unwrap()
+            ));
+            assert_eq!(
+                event["body"].as_str().unwrap().as_bytes(),
+                payload.as_slice(),
+                "{path:?} is stale"
+            );
+            if let Some(signed_at) = event["headers"]["svix-timestamp"].as_str() {
+                harness
+                    .clock
+                    .store(signed_at.parse::<i64>().unwrap() * 1000, Ordering::SeqCst);
+            }
+
+            let response = harness.send(event).await;
+
+            assert_eq!(response.status_code, 200, "{path:?}: {:?}", response.body);
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 20);
+}

@@ -1,0 +1,395 @@
+//! `webhookctl`: operator and local-development commands for the webhook receiver.
+//!
+//! Every command reads its settings from environment variables with the names the Lambdas use
+//! (`EVENTS_TABLE`, `ITEMS_TABLE`, `QUEUE_URL`, `SOURCE_*`), so it works against AWS as it is and
+//! against the local stack once `local.env` is loaded (the `make` targets do that). The logic lives
+//! in `shared`; this binary parses arguments and prints.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+use shared::config::{Env, ProcessEnv, source_prefix};
+use shared::consumer::QueueRecord;
+use shared::envelope::EnvelopeMeta;
+use shared::event::{Event, PayloadKind};
+use shared::items::{ItemsTable, item_pk, verification_pk};
+use shared::poller::Poller;
+use shared::{key, provision, sender};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "webhookctl",
+    about = "Operate and develop the webhook receiver"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the tables and queues with the deployed settings (local stack only; AWS resources
+    /// come from template.yaml). Prints QUEUE_URL=... for the caller to export.
+    Provision,
+    /// Play the SQS event source mapping: poll QUEUE_URL in batches, invoke the consumer, delete
+    /// what succeeded and leave reported failures to the redrive policy. Stops on Ctrl-C.
+    Poll {
+        /// The consumer's invoke endpoint (cargo lambda watch serves one per function).
+        #[arg(long, env = "CONSUMER_INVOKE_URL")]
+        invoke_url: String,
+    },
+    /// Sign a payload file as its sender would, at the current time, and POST it to the ingress.
+    Send {
+        /// A payload file, e.g. events/payloads/legitmark/state_change_qc_approved.json.
+        file: PathBuf,
+        /// Base URL of the ingress function URL (the path /webhooks/{source} is appended).
+        #[arg(long, env = "INGRESS_URL")]
+        url: String,
+        /// Source name; by default the file's folder name.
+        #[arg(long)]
+        source: Option<String>,
+        /// Message id for Standard Webhooks sources; by default a fresh one per delivery.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Show what the consumer made of an item (or, with --verification, a Cr3dentials session).
+    Show {
+        /// Item id (the partner's reference_id, else the sr_uuid) or session id.
+        id: String,
+        /// Look up a verification session instead of an item.
+        #[arg(long)]
+        verification: bool,
+    },
+    /// Re-sign every sample payload at the current time into function-URL requests under
+    /// DIR/requests (for `cargo lambda invoke ingress --data-file ...`), and write SQS batches
+    /// for the consumer under DIR/consumer.
+    Resign {
+        /// The events folder.
+        #[arg(long, default_value = "events")]
+        dir: PathBuf,
+    },
+}
+
+type Failure = Box<dyn std::error::Error>;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse().command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("webhookctl: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Provision => provision().await,
+        Command::Poll { invoke_url } => poll(&invoke_url).await,
+        Command::Send {
+            file,
+            url,
+            source,
+            id,
+        } => send(&file, &url, source, id).await,
+        Command::Show { id, verification } => show(&id, verification).await,
+        Command::Resign { dir } => resign(&dir),
+    }
+}
+
+fn var(name: &str) -> Result<String, Failure> {
+    ProcessEnv
+        .var(name)
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| format!("{name} is not set").into())
+}
+
+fn now_s() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+async fn provision() -> Result<(), Failure> {
+    let aws = aws_config::load_from_env().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    provision::ensure_table(&dynamo, &var("EVENTS_TABLE")?, provision::EVENTS_TABLE).await?;
+    provision::ensure_table(&dynamo, &var("ITEMS_TABLE")?, provision::ITEMS_TABLE).await?;
+    let queues = provision::ensure_queues(
+        &aws_sdk_sqs::Client::new(&aws),
+        &var("QUEUE_NAME")?,
+        &var("DLQ_NAME")?,
+        provision::VISIBILITY_TIMEOUT_SECS,
+    )
+    .await?;
+    println!("QUEUE_URL={}", queues.queue_url);
+    println!("DLQ_URL={}", queues.dlq_url);
+    Ok(())
+}
+
+async fn poll(invoke_url: &str) -> Result<(), Failure> {
+    let aws = aws_config::load_from_env().await;
+    let poller = Poller::new(
+        aws_sdk_sqs::Client::new(&aws),
+        var("QUEUE_URL")?,
+        provision::BATCH_SIZE,
+    )
+    .wait_time(1);
+    let http = reqwest::Client::new();
+    eprintln!("poller: {} -> {invoke_url}", var("QUEUE_URL")?);
+    loop {
+        let polled = poller.poll_once(|records| invoke_consumer(&http, invoke_url, records));
+        let stats = tokio::select! {
+            stats = polled => stats?,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        if stats.received > 0 {
+            eprintln!(
+                "poller: batch of {}, {} failed",
+                stats.received, stats.failed
+            );
+        }
+    }
+}
+
+/// Invokes the consumer with one batch; every message counts as failed if the call itself fails,
+/// as the event source mapping would treat a failed invocation.
+async fn invoke_consumer(
+    http: &reqwest::Client,
+    url: &str,
+    records: Vec<QueueRecord>,
+) -> Vec<String> {
+    let all_ids = || {
+        records
+            .iter()
+            .map(|r| r.message_id.clone())
+            .collect::<Vec<_>>()
+    };
+    let event = sender::sqs_event(
+        records
+            .iter()
+            .map(|r| (r.message_id.as_str(), r.body.as_str())),
+    );
+    let response = match http.post(url).body(event.to_string()).send().await {
+        Ok(response) if response.status().is_success() => response,
+        Ok(response) => {
+            eprintln!("poller: consumer answered {}", response.status());
+            return all_ids();
+        }
+        Err(err) => {
+            eprintln!("poller: consumer unreachable: {err}");
+            return all_ids();
+        }
+    };
+    let body: Value = match response.bytes().await.map(|b| serde_json::from_slice(&b)) {
+        Ok(Ok(body)) => body,
+        _ => return all_ids(),
+    };
+    body["batchItemFailures"]
+        .as_array()
+        .map(|failures| {
+            failures
+                .iter()
+                .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The source a payload file belongs to: its folder name.
+fn source_of(file: &Path) -> Result<String, Failure> {
+    file.parent()
+        .and_then(Path::file_name)
+        .and_then(|n| n.to_str())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            format!(
+                "cannot tell the source of {}; pass --source",
+                file.display()
+            )
+            .into()
+        })
+}
+
+/// Headers the source's sender would attach, signed with the configured secrets.
+fn signed_headers(
+    source: &str,
+    message_id: &str,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, Failure> {
+    let prefix = source_prefix(source);
+    let secret = var(&format!("{prefix}SECRETS"))?;
+    let first = |s: &str| {
+        s.split([' ', ',', '\n'])
+            .find(|x| !x.is_empty())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let scheme = ProcessEnv
+        .var(&format!("{prefix}SCHEME"))
+        .unwrap_or_else(|| {
+            if source == "cr3dentials" {
+                "hex-hmac"
+            } else {
+                "standard-webhooks"
+            }
+            .to_owned()
+        });
+    let headers = if scheme == "hex-hmac" {
+        let name = ProcessEnv.var(&format!("{prefix}AUTH_HEADER_NAME"));
+        let value = ProcessEnv.var(&format!("{prefix}AUTH_HEADER_VALUE"));
+        let static_header = name.as_deref().zip(value.as_deref());
+        sender::cr3dentials_headers(
+            secret.lines().next().unwrap_or_default(),
+            static_header,
+            body,
+        )?
+    } else {
+        sender::legitmark_headers(&first(&secret), message_id, now_s(), body)?
+    };
+    Ok(headers)
+}
+
+async fn send(
+    file: &Path,
+    url: &str,
+    source: Option<String>,
+    id: Option<String>,
+) -> Result<(), Failure> {
+    let source = match source {
+        Some(source) => source,
+        None => source_of(file)?,
+    };
+    let body = std::fs::read(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
+    let message_id = id.unwrap_or_else(|| format!("msg_{}", uuid::Uuid::new_v4().simple()));
+    let target = format!("{}/webhooks/{source}", url.trim_end_matches('/'));
+    let mut request = reqwest::Client::new().post(&target).body(body);
+    for (name, value) in signed_headers(&source, &message_id, &std::fs::read(file)?)? {
+        request = request.header(name, value);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("POST {target}: {e}"))?;
+    let status = response.status();
+    println!(
+        "{} {}",
+        status.as_u16(),
+        response.text().await.unwrap_or_default()
+    );
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("{target} answered {status}").into())
+    }
+}
+
+async fn show(id: &str, verification: bool) -> Result<(), Failure> {
+    let aws = aws_config::load_from_env().await;
+    let items = ItemsTable::from_sdk_config(&aws, var("ITEMS_TABLE")?);
+    let pk = if verification {
+        verification_pk(id)
+    } else {
+        item_pk(id)
+    };
+    let record = items.load::<Value>(&pk).await?.map(|(record, _)| record);
+    let notifications: Vec<Value> = items
+        .notifications(&pk)
+        .await?
+        .into_iter()
+        .map(|n| json!({ "kind": n.notification.kind(), "message": n.notification.message(), "event_key": n.event_key }))
+        .collect();
+    let Some(record) = record else {
+        return Err(format!("nothing recorded for {pk}").into());
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json!({ "record": record, "notifications": notifications }))?
+    );
+    Ok(())
+}
+
+fn payload_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, Failure> {
+    let mut files = Vec::new();
+    for source in ["legitmark", "cr3dentials"] {
+        for entry in std::fs::read_dir(dir.join("payloads").join(source))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                files.push((source.to_owned(), path));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn write_json(path: &Path, value: &Value) -> Result<(), Failure> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, format!("{}\n", serde_json::to_string_pretty(value)?))?;
+    Ok(())
+}
+
+fn resign(dir: &Path) -> Result<(), Failure> {
+    let mut batches: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for (source, path) in payload_files(dir)? {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("event")
+            .to_owned();
+        let body = std::fs::read(&path)?;
+        let message_id = format!("msg_{stem}");
+        let headers = signed_headers(&source, &message_id, &body)?;
+        let event = sender::function_url_event(
+            "POST",
+            &format!("/webhooks/{source}"),
+            &headers,
+            &body,
+            false,
+            &format!("req-{stem}"),
+        );
+        write_json(
+            &dir.join("requests")
+                .join(&source)
+                .join(format!("{stem}.json")),
+            &event,
+        )?;
+
+        // The consumer's input: the envelope the ingress would enqueue for this delivery.
+        let kind: PayloadKind = source.parse()?;
+        if let Ok(parsed) = Event::parse(kind, &body) {
+            let id = (kind == PayloadKind::Legitmark).then_some(message_id.as_str());
+            let key = key::for_event(id, &parsed);
+            let meta = EnvelopeMeta::for_event(&source, key.as_str(), &parsed, id, now_s() * 1000);
+            let envelope = meta.encode(std::str::from_utf8(&body)?)?;
+            match batches.iter_mut().find(|(s, _)| *s == source) {
+                Some((_, records)) => records.push((format!("sqs-{stem}"), envelope)),
+                None => batches.push((source.clone(), vec![(format!("sqs-{stem}"), envelope)])),
+            }
+        }
+    }
+    for (source, records) in &batches {
+        // Lambda delivers at most 10 records per batch (the template's BatchSize).
+        for (n, chunk) in records.chunks(provision::BATCH_SIZE as usize).enumerate() {
+            let event =
+                sender::sqs_event(chunk.iter().map(|(id, body)| (id.as_str(), body.as_str())));
+            write_json(
+                &dir.join("consumer")
+                    .join(format!("{source}_batch_{}.json", n + 1)),
+                &event,
+            )?;
+        }
+    }
+    eprintln!(
+        "re-signed {} requests under {}",
+        payload_files(dir)?.len(),
+        dir.join("requests").display()
+    );
+    Ok(())
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The whole pipeline on this machine: moto (DynamoDB + SQS) on loopback, tables and queues with the
+# deployed settings, both Lambdas under `cargo lambda watch` (rebuilt on change), and a poller
+# playing the SQS event source mapping for the consumer. Settings come from local.env, unless
+# already set in the environment.
+# Ctrl-C stops everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/bootstrap.sh
+# local.env gives the defaults; variables already set (e.g. other ports) take precedence.
+while IFS='=' read -r name value; do
+  case "$name" in '' | \#*) continue ;; esac
+  [ -n "${!name:-}" ] || export "$name=$value"
+done <local.env
+export PATH="$PWD/.venv/bin:$PATH"
+# shellcheck source=scripts/lib/moto.sh
+source scripts/lib/moto.sh
+
+children=()
+any_alive() {
+  local pid
+  for pid in "${children[@]}"; do kill -0 "$pid" 2>/dev/null && return 0; done
+  return 1
+}
+stop_all() {
+  trap - EXIT INT TERM
+  # SIGINT, as Ctrl-C would send: cargo lambda watch then stops the functions it started (they run
+  # in sessions of their own, out of reach of a signal to this script's group).
+  for pid in "${children[@]}"; do kill -INT -- "-$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 100); do any_alive || break; sleep 0.1; done
+  for pid in "${children[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  for pid in "${children[@]}"; do wait "$pid" 2>/dev/null || true; done
+  moto_stop
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+MOTO_LOG=target/dev/moto.log moto_start "$MOTO_PORT"
+trap stop_all EXIT
+
+cargo build --quiet -p webhookctl -p ingress -p consumer
+while IFS= read -r line; do export "${line?}"; done < <(target/debug/webhookctl provision)
+
+set -m
+cargo lambda watch --quiet --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
+  >target/dev/functions.log 2>&1 &
+children+=($!)
+target/debug/webhookctl poll >target/dev/poller.log 2>&1 &
+children+=($!)
+set +m
+
+for _ in $(seq 1 300); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$LAMBDA_PORT") 2>/dev/null && break
+  sleep 0.2
+done
+
+cat <<TXT
+
+Local webhook receiver is running (Ctrl-C stops everything).
+  Legitmark webhook URL:   $INGRESS_URL/webhooks/legitmark
+  Cr3dentials webhook URL: $INGRESS_URL/webhooks/cr3dentials
+  DynamoDB + SQS (moto):   $AWS_ENDPOINT_URL   queue: $QUEUE_URL
+  Logs:                    target/dev/{functions,poller,moto}.log
+
+Try:  make send EVENT=events/payloads/legitmark/state_change_complete_approved.json
+      make show ITEM=item-10042
+TXT
+wait

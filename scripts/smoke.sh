@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Local-stack smoke test: starts `make dev`'s stack on free ports, sends every sample through the
+# function URL (and one through `cargo lambda invoke`), checks the resulting item states and
+# notifications, stops the stack as Ctrl-C would, and checks that no process is left behind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+export MOTO_PORT LAMBDA_PORT
+MOTO_PORT=$(free_port)
+LAMBDA_PORT=$(free_port)
+export INGRESS_URL="http://127.0.0.1:$LAMBDA_PORT/lambda-url/ingress"
+export CONSUMER_INVOKE_URL="http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/consumer/invocations"
+log=target/dev/smoke-stack.log
+mkdir -p target/dev
+
+setsid scripts/dev.sh >"$log" 2>&1 </dev/null &
+stack=$!
+stop_stack() {
+  # SIGTERM: a script started in the background ignores SIGINT, so it cannot trap it; dev.sh
+  # handles TERM exactly as it handles Ctrl-C.
+  kill -TERM -- "-$stack" 2>/dev/null || true
+  wait "$stack" 2>/dev/null || true
+}
+trap 'stop_stack; echo "smoke: FAILED; stack log: $log" >&2; tail -n 40 "$log" >&2' ERR
+trap stop_stack EXIT
+
+for _ in $(seq 1 1800); do
+  grep -q "Local webhook receiver is running" "$log" && break
+  kill -0 "$stack" 2>/dev/null || { echo "smoke: the stack exited early" >&2; cat "$log" >&2; exit 1; }
+  sleep 0.5
+done
+grep -q "Local webhook receiver is running" "$log"
+
+set -a
+while IFS='=' read -r name value; do
+  case "$name" in '' | \#*) continue ;; esac
+  [ -n "${!name:-}" ] || export "$name=$value"
+done <local.env
+set +a
+export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+ctl=target/debug/webhookctl
+
+# 1. The normal lifecycle of item-10042, in order, through the function URL.
+lifecycle="draft qc_pending qc_rejected media_rejected qc_approved underway_pending underway_assigned underway_approved complete_approved"
+for step in $lifecycle; do
+  file=events/payloads/legitmark/state_change_$step.json
+  [ -f "$file" ] || file=events/payloads/legitmark/$step.json
+  $ctl send "$file" >/dev/null
+done
+started=$(date +%s%N)
+# Bounded wait for the asynchronous consumer (a timeout, not a timing assertion).
+for _ in $(seq 1 120); do
+  if $ctl show item-10042 2>/dev/null | python3 -c 'import json,sys; r=json.load(sys.stdin)["record"]; sys.exit(0 if r.get("verdict")=="AUTHENTIC" else 1)' 2>/dev/null; then
+    break
+  fi
+  sleep 0.5
+done
+echo "smoke: item-10042 reached its verdict $(( ($(date +%s%N) - started) / 1000000 )) ms after the last send"
+$ctl show item-10042 | python3 -c '
+import json, sys
+shown = json.load(sys.stdin)
+record, kinds = shown["record"], [n["kind"] for n in shown["notifications"]]
+assert record["verdict"] == "AUTHENTIC", record
+assert record["state"] == {"primary": "COMPLETE", "supplement": "APPROVED"}, record["state"]
+assert record["reupload_requests"] == [], record["reupload_requests"]
+for kind in ["reupload_requested", "photos_passed_qc", "authenticator_assigned", "authentication_passed"]:
+    assert kinds.count(kind) == 1, (kind, kinds)
+print("smoke: item-10042 AUTHENTIC with notifications", kinds)
+'
+
+# 2. Every other sample: each must be acknowledged.
+for file in events/payloads/legitmark/*.json events/payloads/cr3dentials/*.json; do
+  $ctl send "$file" >/dev/null
+done
+
+# 3. A re-signed request file through cargo lambda invoke.
+tmp=$(mktemp -d -p target/dev)
+cp -r events/payloads "$tmp/"
+$ctl resign --dir "$tmp" 2>/dev/null
+answer=$(cargo lambda invoke ingress --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
+  --data-file "$tmp/requests/legitmark/state_change_qc_approved.json")
+echo "$answer" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["statusCode"]==200, r; print("smoke: cargo lambda invoke ->", r["statusCode"], r["body"])'
+
+# 4. The Cr3dentials sessions were recorded.
+for _ in $(seq 1 120); do
+  $ctl show --verification 48342 >/dev/null 2>&1 && break
+  sleep 0.5
+done
+$ctl show --verification 48342 | python3 -c 'import json,sys; s=json.load(sys.stdin); assert s["notifications"], s; print("smoke: session 48342 ->", [n["kind"] for n in s["notifications"]])'
+
+# 5. Stop the stack and check that nothing the stack started is still running (the functions
+# run in sessions of their own, so the whole process tree is recorded first).
+descendants() {
+  local child
+  for child in $(pgrep -P "$1"); do
+    echo "$child"
+    descendants "$child"
+  done
+}
+tree="$stack $(descendants "$stack")"
+trap - EXIT ERR
+stop_stack
+sleep 1
+left=$(for pid in $tree; do ps -o pid=,cmd= -p "$pid" 2>/dev/null || true; done)
+if [ -n "$left" ]; then
+  echo "smoke: processes left behind:" >&2
+  echo "$left" >&2
+  exit 1
+fi
+echo "smoke: passed; the stack stopped and left no process"
