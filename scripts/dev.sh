@@ -55,6 +55,14 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 
+# cargo lambda watch builds and boots each function on its first invocation; do that now, so the
+# first webhook is not the one that waits for it.
+cargo lambda invoke consumer --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
+  --data-ascii '{"Records": []}' >/dev/null
+python3 -c 'import sys, urllib.request
+try: urllib.request.urlopen(sys.argv[1], timeout=300)
+except Exception: pass' "$INGRESS_URL/webhooks/legitmark"
+
 cat <<TXT
 
 Local webhook receiver is running (Ctrl-C stops everything).

@@ -12,14 +12,13 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::process::Notification;
 use crate::provision::SK;
-use crate::store::{PK, StoreError};
+use crate::store::{PK, StoreError, is_condition_failure, unavailable};
 
 const RECORD_SK: &str = "record";
 const NOTIFICATION_PREFIX: &str = "notification#";
@@ -62,23 +61,6 @@ pub struct StoredNotification {
 pub struct ItemsTable {
     client: Client,
     table: String,
-}
-
-fn unavailable<E, R>(operation: &'static str, err: &SdkError<E, R>) -> StoreError
-where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    StoreError::Unavailable {
-        operation,
-        message: DisplayErrorContext(err).to_string(),
-    }
-}
-
-fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
-    err.as_service_error()
-        .and_then(ProvideErrorMetadata::code)
-        .is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
 impl ItemsTable {

@@ -96,7 +96,8 @@ pub enum StoreError {
     Malformed(&'static str),
 }
 
-fn unavailable<E, R>(operation: &'static str, err: &SdkError<E, R>) -> StoreError
+/// A failed SDK call as a retryable store error (shared with `items`).
+pub(crate) fn unavailable<E, R>(operation: &'static str, err: &SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -107,7 +108,8 @@ where
     }
 }
 
-fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+/// Whether a call failed only because its condition did not hold (shared with `items`).
+pub(crate) fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
     err.as_service_error()
         .and_then(ProvideErrorMetadata::code)
         .is_some_and(|code| code == "ConditionalCheckFailedException")
