@@ -4,7 +4,6 @@
 //! error mapping. It does not decide what to do when sending fails (the ingress does).
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageAttributeValue;
 
 use crate::envelope::EnvelopeMeta;
@@ -59,7 +58,7 @@ impl EventQueue {
             )
             .send()
             .await
-            .map_err(|err| QueueError::Unavailable(DisplayErrorContext(&err).to_string()))?;
+            .map_err(|err| QueueError::Unavailable(crate::store::sdk_failure(&err)))?;
         Ok(output.message_id.unwrap_or_default())
     }
 }

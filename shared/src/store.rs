@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
@@ -97,14 +97,33 @@ pub enum StoreError {
 }
 
 /// A failed SDK call as a retryable store error (shared with `items`).
+///
+/// The message names the failure kind and the service's error code and message, never the raw
+/// response: for a conditional write that can hold a stored webhook body.
 pub(crate) fn unavailable<E, R>(operation: &'static str, err: &SdkError<E, R>) -> StoreError
 where
-    E: std::error::Error + 'static,
+    E: std::error::Error + ProvideErrorMetadata + 'static,
     R: std::fmt::Debug,
 {
     StoreError::Unavailable {
         operation,
-        message: DisplayErrorContext(err).to_string(),
+        message: sdk_failure(err),
+    }
+}
+
+/// A short, body-free description of an SDK failure.
+pub(crate) fn sdk_failure<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    match (err.code(), err.message()) {
+        (Some(code), Some(message)) => format!("{err}: {code}: {message}"),
+        (Some(code), None) => format!("{err}: {code}"),
+        _ => match std::error::Error::source(err) {
+            Some(source) => format!("{err}: {source}"),
+            None => err.to_string(),
+        },
     }
 }
 
