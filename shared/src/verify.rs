@@ -11,6 +11,7 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::{DecodePaddingMode, general_purpose};
+use hmac::digest::CtOutput;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -275,12 +276,13 @@ impl StandardWebhooks {
         check_freshness(sent_at, now, self.tolerance_secs)?;
 
         let signed = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
-        // One MAC per key (usually one key); each v1 entry is compared with it in constant time.
+        // One tag per key (usually one key), finalised once; each v1 entry is compared with it by
+        // the hmac crate's `CtOutput`, whose equality is constant-time.
         let key_index = self
             .keys
             .iter()
             .position(|key| {
-                let mac = key.mac_of(&signed);
+                let expected = key.mac_of(&signed).finalize();
                 signatures
                     .split(' ')
                     .filter_map(|entry| entry.split_once(','))
@@ -288,7 +290,7 @@ impl StandardWebhooks {
                     .any(|(_, encoded)| {
                         let mut candidate = [0u8; SIGNATURE_LEN];
                         decode_signature(encoded, &mut candidate)
-                            && mac.clone().verify_slice(&candidate).is_ok()
+                            && expected == CtOutput::new(candidate.into())
                     })
             })
             .ok_or(VerifyError::BadSignature)?;
