@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
-use shared::config::{Env, ProcessEnv, source_prefix};
+use shared::config::{Env, ProcessEnv, builtin_source, source_prefix};
 use shared::consumer::QueueRecord;
 use shared::envelope::EnvelopeMeta;
 use shared::event::{Event, PayloadKind};
@@ -231,14 +231,8 @@ fn signed_headers(
     };
     let scheme = ProcessEnv
         .var(&format!("{prefix}SCHEME"))
-        .unwrap_or_else(|| {
-            if source == "cr3dentials" {
-                "hex-hmac"
-            } else {
-                "standard-webhooks"
-            }
-            .to_owned()
-        });
+        .or_else(|| builtin_source(source).map(|(scheme, _)| scheme.to_owned()))
+        .ok_or_else(|| format!("{prefix}SCHEME is not set"))?;
     let headers = if scheme == "hex-hmac" {
         let name = ProcessEnv.var(&format!("{prefix}AUTH_HEADER_NAME"));
         let value = ProcessEnv.var(&format!("{prefix}AUTH_HEADER_VALUE"));
@@ -267,8 +261,9 @@ async fn send(
     let body = std::fs::read(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
     let message_id = id.unwrap_or_else(|| format!("msg_{}", uuid::Uuid::new_v4().simple()));
     let target = format!("{}/webhooks/{source}", url.trim_end_matches('/'));
+    let headers = signed_headers(&source, &message_id, &body)?;
     let mut request = reqwest::Client::new().post(&target).body(body);
-    for (name, value) in signed_headers(&source, &message_id, &std::fs::read(file)?)? {
+    for (name, value) in headers {
         request = request.header(name, value);
     }
     let response = request

@@ -187,16 +187,21 @@ pub fn source_prefix(name: &str) -> String {
     format!("SOURCE_{}_", name.to_ascii_uppercase().replace('-', "_"))
 }
 
+/// The scheme and payload of a built-in sender: the two built-in senders need no `SCHEME` or
+/// `PAYLOAD` variables; any other source names both.
+pub fn builtin_source(name: &str) -> Option<(&'static str, PayloadKind)> {
+    match name {
+        "legitmark" => Some(("standard-webhooks", PayloadKind::Legitmark)),
+        "cr3dentials" => Some(("hex-hmac", PayloadKind::Cr3dentials)),
+        _ => None,
+    }
+}
+
 fn source(env: &impl Env, name: &str) -> Result<Source, ConfigError> {
     let prefix = source_prefix(name);
     let var = |suffix: &str| format!("{prefix}{suffix}");
 
-    // The two built-in senders need no scheme or payload variables; any other source names both.
-    let (default_scheme, default_payload) = match name {
-        "legitmark" => (Some("standard-webhooks"), Some(PayloadKind::Legitmark)),
-        "cr3dentials" => (Some("hex-hmac"), Some(PayloadKind::Cr3dentials)),
-        _ => (None, None),
-    };
+    let (default_scheme, default_payload) = builtin_source(name).unzip();
     let payload = match optional(env, &var("PAYLOAD")) {
         Some(text) => text
             .parse()

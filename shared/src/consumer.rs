@@ -172,17 +172,21 @@ impl Consumer {
     /// Messages about the same item or session are applied one after another in batch order;
     /// different ones concurrently.
     pub async fn process_batch(&self, records: Vec<QueueRecord>) -> Vec<String> {
-        let mut groups: BTreeMap<String, Vec<QueueRecord>> = BTreeMap::new();
+        // Each body is decoded once: for grouping here, and for handling below.
+        type Decoded = (QueueRecord, Result<Envelope, serde_json::Error>);
+        let mut groups: BTreeMap<String, Vec<Decoded>> = BTreeMap::new();
         for record in records {
-            let group = Envelope::decode(&record.body)
-                .map(|e| format!("{}#{}", e.meta.source, e.meta.subject))
-                .unwrap_or_else(|_| format!("undecodable#{}", record.message_id));
-            groups.entry(group).or_default().push(record);
+            let decoded = Envelope::decode(&record.body);
+            let group = match &decoded {
+                Ok(envelope) => format!("{}#{}", envelope.meta.source, envelope.meta.subject),
+                Err(_) => format!("undecodable#{}", record.message_id),
+            };
+            groups.entry(group).or_default().push((record, decoded));
         }
         let failures = join_all(groups.into_values().map(|group| async move {
             let mut failed = Vec::new();
-            for record in group {
-                if let Err(err) = self.process(&record).await {
+            for (record, decoded) in group {
+                if let Err(err) = self.handle(&record, decoded).await {
                     warn!(message_id = %record.message_id, error = %err, "message failed; SQS will redeliver it");
                     metrics::count("consumer", "failed", (self.clock)());
                     failed.push(record.message_id);
@@ -196,7 +200,15 @@ impl Consumer {
 
     /// Handles one message.
     pub async fn process(&self, record: &QueueRecord) -> Result<Handled, ProcessError> {
-        let envelope = match Envelope::decode(&record.body) {
+        self.handle(record, Envelope::decode(&record.body)).await
+    }
+
+    async fn handle(
+        &self,
+        record: &QueueRecord,
+        decoded: Result<Envelope, serde_json::Error>,
+    ) -> Result<Handled, ProcessError> {
+        let envelope = match decoded {
             Ok(envelope) => envelope,
             Err(err) => return self.quarantine_undecodable(record, &err.to_string()).await,
         };
