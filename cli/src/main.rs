@@ -19,6 +19,8 @@ use shared::items::{ItemsTable, item_pk, verification_pk};
 use shared::poller::Poller;
 use shared::{key, provision, sender};
 
+mod operate;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "webhookctl",
@@ -55,6 +57,14 @@ enum Command {
         #[arg(long)]
         id: Option<String>,
     },
+    /// List stored events or show one (raw body, headers, what became of it).
+    #[command(subcommand)]
+    Events(operate::EventsCommand),
+    /// Put stored events back on the queue under their original keys (dry run unless --execute).
+    Replay(operate::ReplayArgs),
+    /// Inspect the dead-letter queue, or move its messages back (dry run unless --execute).
+    #[command(subcommand)]
+    Dlq(operate::DlqCommand),
     /// Show what the consumer made of an item (or, with --verification, a Cr3dentials session).
     Show {
         /// Item id (the partner's reference_id, else the sr_uuid) or session id.
@@ -73,7 +83,7 @@ enum Command {
     },
 }
 
-type Failure = Box<dyn std::error::Error>;
+pub(crate) type Failure = Box<dyn std::error::Error>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -96,12 +106,15 @@ async fn run(command: Command) -> Result<(), Failure> {
             source,
             id,
         } => send(&file, &url, source, id).await,
+        Command::Events(command) => operate::events(command).await,
+        Command::Replay(args) => operate::replay(args).await,
+        Command::Dlq(command) => operate::dlq(command).await,
         Command::Show { id, verification } => show(&id, verification).await,
         Command::Resign { dir } => resign(&dir),
     }
 }
 
-fn var(name: &str) -> Result<String, Failure> {
+pub(crate) fn var(name: &str) -> Result<String, Failure> {
     ProcessEnv
         .var(name)
         .filter(|v| !v.trim().is_empty())

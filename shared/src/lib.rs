@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod consumer;
+pub mod dlq;
 pub mod envelope;
 pub mod event;
 pub mod headers;
@@ -17,6 +18,7 @@ pub mod poller;
 pub mod process;
 pub mod provision;
 pub mod queue;
+pub mod replay;
 pub mod sender;
 pub mod store;
 #[cfg(feature = "testkit")]

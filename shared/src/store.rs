@@ -39,6 +39,23 @@ const SOURCE: &str = "source";
 const IDEMPOTENCY_KEY: &str = "idempotency_key";
 const NOTE: &str = "note";
 const PROCESSED_AT: &str = "processed_at";
+/// What a listing reads: everything but the body.
+const LISTED: [&str; 14] = [
+    PK,
+    SOURCE,
+    IDEMPOTENCY_KEY,
+    STATUS,
+    RECEIVED_AT,
+    PROCESSED_AT,
+    LEASE_UNTIL,
+    EXPIRES_AT,
+    EVENT_TYPE,
+    SUBJECT,
+    MESSAGE_ID,
+    NOTE,
+    BODY_SHA256,
+    HEADERS,
+];
 
 /// How far an event has come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +84,8 @@ impl EventStatus {
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
+    /// The status with this stored value (`ENQUEUED`, ...).
+    pub fn parse(text: &str) -> Option<Self> {
         [
             Self::Received,
             Self::Enqueued,
@@ -190,6 +208,54 @@ pub enum Claim {
     Claimed,
     /// A record with this key already exists.
     Existing(StoredEvent),
+}
+
+/// A stored event as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    /// Configured source name.
+    pub source: String,
+    /// Idempotency key (conflict records carry a suffix).
+    pub key: String,
+    /// Current status.
+    pub status: EventStatus,
+    /// Receipt time, Unix milliseconds.
+    pub received_at_ms: i64,
+    /// When the consumer finished with it, Unix milliseconds.
+    pub processed_at_ms: Option<i64>,
+    /// Lease expiry, Unix milliseconds (0 when none).
+    pub lease_until_ms: i64,
+    /// Expiry for TTL, Unix seconds.
+    pub expires_at_s: Option<i64>,
+    /// Parsed event type, when the body parsed.
+    pub event_type: Option<String>,
+    /// Item or session the event is about, when the body parsed.
+    pub subject: Option<String>,
+    /// The sender's message id, when it sent one.
+    pub message_id: Option<String>,
+    /// Why it was archived or quarantined.
+    pub note: Option<String>,
+    /// Hex SHA-256 of the body.
+    pub body_sha256: String,
+    /// The raw body; `None` in listings, which leave bodies out.
+    pub body: Option<Vec<u8>>,
+    /// The stored request headers (those needed to verify again).
+    pub headers: Vec<(String, String)>,
+}
+
+/// Which events a listing returns; every field that is set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only this source.
+    pub source: Option<String>,
+    /// Only this status.
+    pub status: Option<EventStatus>,
+    /// Only events about this item or session.
+    pub subject: Option<String>,
+    /// Received at or after, Unix milliseconds.
+    pub since_ms: Option<i64>,
+    /// Received before, Unix milliseconds.
+    pub until_ms: Option<i64>,
 }
 
 /// The events table.
@@ -373,6 +439,83 @@ impl EventsTable {
         conditional_outcome("UpdateItem", request.send().await)
     }
 
+    /// One event with its body and headers, read consistently.
+    pub async fn record(&self, source: &str, key: &str) -> Result<Option<EventRecord>, StoreError> {
+        self.raw(source, key)
+            .await?
+            .map(|item| record_of(&item))
+            .transpose()
+    }
+
+    /// Every event matching `filter`, newest first, without bodies.
+    ///
+    /// A filtered Scan reads the whole table: fine for an operator's occasional question over a
+    /// table whose items expire after the retention period, not for a hot path.
+    pub async fn list(&self, filter: &EventFilter) -> Result<Vec<EventRecord>, StoreError> {
+        let mut request = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .projection_expression(
+                LISTED
+                    .iter()
+                    .map(|name| format!("#{name}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+        for name in LISTED {
+            request = request.expression_attribute_names(format!("#{name}"), name);
+        }
+        let mut conditions = Vec::new();
+        if let Some(source) = &filter.source {
+            conditions.push(format!("#{SOURCE} = :source"));
+            request =
+                request.expression_attribute_values(":source", AttributeValue::S(source.clone()));
+        }
+        if let Some(status) = filter.status {
+            conditions.push(format!("#{STATUS} = :status"));
+            request = request.expression_attribute_values(":status", status_value(status));
+        }
+        if let Some(subject) = &filter.subject {
+            conditions.push(format!("#{SUBJECT} = :subject"));
+            request =
+                request.expression_attribute_values(":subject", AttributeValue::S(subject.clone()));
+        }
+        if let Some(since) = filter.since_ms {
+            conditions.push(format!("#{RECEIVED_AT} >= :since"));
+            request = request.expression_attribute_values(":since", number(since));
+        }
+        if let Some(until) = filter.until_ms {
+            conditions.push(format!("#{RECEIVED_AT} < :until"));
+            request = request.expression_attribute_values(":until", number(until));
+        }
+        if !conditions.is_empty() {
+            request = request.filter_expression(conditions.join(" AND "));
+        }
+
+        let mut records = Vec::new();
+        let mut start = None;
+        loop {
+            let output = request
+                .clone()
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|err| unavailable("Scan", &err))?;
+            for item in output.items() {
+                records.push(record_of(item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        records.sort_by(|a, b| {
+            (b.received_at_ms, &b.source, &b.key).cmp(&(a.received_at_ms, &a.source, &a.key))
+        });
+        Ok(records)
+    }
+
     /// Reads every attribute of a record, for tests and operators. Bodies come back as bytes.
     pub async fn raw(
         &self,
@@ -485,5 +628,58 @@ fn stored_of(item: &HashMap<String, AttributeValue>) -> Result<StoredEvent, Stor
         status,
         lease_until_ms,
         body_sha256,
+    })
+}
+
+fn text(item: &HashMap<String, AttributeValue>, name: &'static str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn integer(
+    item: &HashMap<String, AttributeValue>,
+    name: &'static str,
+) -> Result<Option<i64>, StoreError> {
+    item.get(name)
+        .map(|v| {
+            v.as_n()
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .ok_or(StoreError::Malformed(name))
+        })
+        .transpose()
+}
+
+fn record_of(item: &HashMap<String, AttributeValue>) -> Result<EventRecord, StoreError> {
+    let stored = stored_of(item)?;
+    let source = text(item, SOURCE).ok_or(StoreError::Malformed(SOURCE))?;
+    let key = text(item, IDEMPOTENCY_KEY).ok_or(StoreError::Malformed(IDEMPOTENCY_KEY))?;
+    let mut headers: Vec<(String, String)> = item
+        .get(HEADERS)
+        .and_then(|v| v.as_m().ok())
+        .map(|map| {
+            map.iter()
+                .filter_map(|(name, value)| Some((name.clone(), value.as_s().ok()?.clone())))
+                .collect()
+        })
+        .unwrap_or_default();
+    headers.sort();
+    Ok(EventRecord {
+        source,
+        key,
+        status: stored.status,
+        received_at_ms: integer(item, RECEIVED_AT)?.ok_or(StoreError::Malformed(RECEIVED_AT))?,
+        processed_at_ms: integer(item, PROCESSED_AT)?,
+        lease_until_ms: stored.lease_until_ms,
+        expires_at_s: integer(item, EXPIRES_AT)?,
+        event_type: text(item, EVENT_TYPE),
+        subject: text(item, SUBJECT),
+        message_id: text(item, MESSAGE_ID),
+        note: text(item, NOTE),
+        body_sha256: stored.body_sha256,
+        body: item
+            .get(BODY)
+            .and_then(|v| v.as_b().ok())
+            .map(|b| b.as_ref().to_vec()),
+        headers,
     })
 }
