@@ -434,3 +434,20 @@ async fn show_prints_an_item_state_and_its_notifications() {
     assert_eq!(shown["record"]["verdict"], "AUTHENTIC");
     assert_eq!(shown["notifications"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn show_prints_a_verification_state_and_its_notifications() {
+    let world = seeded().await;
+    world.consume().await;
+
+    let (ok, stdout, stderr) = world.run(&["show", "48213", "--verification"]);
+    let (missing, _, missing_err) = world.run(&["show", "48213"]);
+
+    assert!(ok, "{stderr}");
+    let shown: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(shown["record"]["session_id"], "48213");
+    assert_eq!(shown["record"]["status"], "VERIFIED");
+    assert_eq!(shown["notifications"].as_array().unwrap().len(), 1);
+    assert!(!missing, "a session id is not an item id");
+    assert!(missing_err.contains("nothing recorded"), "{missing_err}");
+}
