@@ -363,8 +363,8 @@ async fn send(world: &World, url: &str, body: &str) {
         .unwrap();
 }
 
-#[tokio::test]
-async fn dlq_inspect_tells_redrivable_from_poison_and_leaves_both_in_place() {
+/// A dead-letter queue holding one envelope that can succeed and one `poison` body.
+async fn with_dead_letters(poison: &str) -> World {
     let world = World::new().await;
     let dlq = world.stack.queues.dlq_url.clone();
     send(
@@ -373,7 +373,13 @@ async fn dlq_inspect_tells_redrivable_from_poison_and_leaves_both_in_place() {
         &envelope("legitmark/state_change_draft.json", "id:msg_dlq"),
     )
     .await;
-    send(&world, &dlq, "{\"meta\": \"garbled\"}").await;
+    send(&world, &dlq, poison).await;
+    world
+}
+
+#[tokio::test]
+async fn dlq_inspect_tells_redrivable_from_poison_and_leaves_both_in_place() {
+    let world = with_dead_letters("{\"meta\": \"garbled\"}").await;
 
     let seen = world.json(&["dlq", "inspect"]);
     let again = world.json(&["dlq", "inspect"]);
@@ -392,15 +398,7 @@ async fn dlq_inspect_tells_redrivable_from_poison_and_leaves_both_in_place() {
 
 #[tokio::test]
 async fn dlq_redrive_moves_back_only_what_can_succeed() {
-    let world = World::new().await;
-    let dlq = world.stack.queues.dlq_url.clone();
-    send(
-        &world,
-        &dlq,
-        &envelope("legitmark/state_change_draft.json", "id:msg_dlq"),
-    )
-    .await;
-    send(&world, &dlq, "not json at all").await;
+    let world = with_dead_letters("not json at all").await;
 
     let dry = world.json(&["dlq", "redrive"]);
     assert_eq!(dry["moved"], 0);
