@@ -6,6 +6,8 @@
 
 pub mod config;
 pub mod consumer;
+#[cfg(feature = "fault-drill")]
+pub mod drill;
 pub mod envelope;
 pub mod event;
 pub mod headers;
