@@ -24,6 +24,7 @@
 //! neither blocks the batch nor cycles through retries.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use futures::future::join_all;
 use serde::Serialize;
@@ -33,7 +34,7 @@ use tracing::{info, warn};
 use crate::envelope::{Envelope, EnvelopeMeta};
 use crate::event::Event;
 use crate::headers::Headers;
-use crate::ingress::Clock;
+use crate::ingress::{Clock, InjectedFault};
 use crate::items::{ItemsTable, Saved, item_pk, verification_pk};
 use crate::metrics;
 use crate::process::{
@@ -48,6 +49,22 @@ const MAX_APPLY_ATTEMPTS: usize = 5;
 const UNDECODABLE_SOURCE: &str = "queue";
 /// How long quarantined queue messages are kept, in seconds.
 const QUARANTINE_RETENTION_S: i64 = 14 * 86_400;
+
+/// A point in handling one message at which a test or a fault drill can stop the consumer: the
+/// crash windows that redelivery has to repair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The notification is written; the record is not.
+    Notified,
+    /// The record is written; the event is not yet marked processed.
+    Saved,
+    /// The message is handled; the batch is not yet answered.
+    Handled,
+}
+
+/// Runs at each [`Step`] with the event key; an error stops the message there, as if the process
+/// had died on that line, and the message is reported failed.
+pub type StepHook = Arc<dyn Fn(Step, &str) -> Result<(), InjectedFault> + Send + Sync>;
 
 /// One message as the event source mapping delivers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +84,9 @@ pub enum ProcessError {
     /// Other writers kept changing the record; retrying later will get through.
     #[error("record kept changing under concurrent writers")]
     Contended,
+    /// A test or fault drill stopped the message at this step.
+    #[error("stopped by an injected fault after step {0:?}")]
+    Crashed(Step),
 }
 
 /// What happened to one message.
@@ -146,6 +166,7 @@ pub struct Consumer {
     items: ItemsTable,
     events: EventsTable,
     clock: Clock,
+    step_hook: Option<StepHook>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -164,6 +185,21 @@ impl Consumer {
             items,
             events,
             clock: crate::ingress::system_clock(),
+            step_hook: None,
+        }
+    }
+
+    /// Installs a hook that runs at each [`Step`].
+    #[must_use]
+    pub fn with_step_hook(mut self, hook: StepHook) -> Self {
+        self.step_hook = Some(hook);
+        self
+    }
+
+    fn step(&self, step: Step, key: &str) -> Result<(), ProcessError> {
+        match &self.step_hook {
+            Some(hook) => hook(step, key).map_err(|_| ProcessError::Crashed(step)),
+            None => Ok(()),
         }
     }
 
@@ -237,6 +273,7 @@ impl Consumer {
             "event handled"
         );
         metrics::count("consumer", handled.metric(), (self.clock)());
+        self.step(Step::Handled, &meta.key)?;
         Ok(handled)
     }
 
@@ -261,6 +298,7 @@ impl Consumer {
                 self.items
                     .put_notification(pk, &meta.key, notification, now_ms)
                     .await?;
+                self.step(Step::Notified, &meta.key)?;
             }
             let projections = outcome.record.projections();
             match self
@@ -269,6 +307,7 @@ impl Consumer {
                 .await?
             {
                 Saved::Saved => {
+                    self.step(Step::Saved, &meta.key)?;
                     self.mark(meta, EventStatus::Processed, None).await?;
                     return Ok(Handled::Applied(outcome.disposition));
                 }

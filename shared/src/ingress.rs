@@ -337,6 +337,10 @@ impl Ingress {
         };
 
         let now_ms = (self.clock)();
+        // A deadline that has already passed is no deadline: cargo lambda watch sends a constant
+        // 600000 (ten minutes after the epoch), which would make every claim look abandoned the
+        // moment it is made and hand it to the first retry.
+        let deadline_ms = deadline_ms.filter(|&deadline| deadline > now_ms);
         let verified =
             match source
                 .verifier

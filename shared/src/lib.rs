@@ -7,6 +7,8 @@
 pub mod config;
 pub mod consumer;
 pub mod dlq;
+#[cfg(feature = "fault-drill")]
+pub mod drill;
 pub mod envelope;
 pub mod event;
 pub mod headers;

@@ -17,6 +17,8 @@ async fn main() -> Result<(), Error> {
         ItemsTable::from_sdk_config(&aws, config.items_table),
         EventsTable::from_sdk_config(&aws, config.events_table),
     );
+    #[cfg(feature = "fault-drill")]
+    let consumer = shared::drill::arm_consumer(consumer, &ProcessEnv)?;
 
     lambda_runtime::run(service_fn(|event| consumer::handle(&consumer, event))).await
 }

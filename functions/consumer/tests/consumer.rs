@@ -5,15 +5,16 @@
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
-use shared::consumer::{Consumer, QueueRecord};
+use shared::consumer::{Consumer, QueueRecord, Step};
 use shared::envelope::EnvelopeMeta;
 use shared::event::{Event, PayloadKind};
-use shared::ingress::Ingress;
+use shared::ingress::{Ingress, InjectedFault};
 use shared::items::{ItemsTable, item_pk, verification_pk};
 use shared::poller::Poller;
 use shared::process::{ItemRecord, VerificationRecord};
@@ -476,6 +477,61 @@ async fn two_qc_rejection_rounds_yield_two_reupload_notifications() {
             .as_str(),
         "QC"
     );
+}
+
+#[tokio::test]
+async fn a_crash_after_any_step_is_repaired_by_the_redelivery_applying_once_and_notifying_once() {
+    let pipeline = Pipeline::new().await;
+    for step in [Step::Notified, Step::Saved, Step::Handled] {
+        let item = format!("crash-{step:?}");
+        let body = sample(
+            "legitmark/state_change_complete_approved.json",
+            &[("reference_id", json!(item))],
+        );
+        pipeline.deliver("legitmark", &item, &body).await;
+        let message = pipeline.stack.drain(&pipeline.stack.queues.queue_url).await;
+        let record = QueueRecord {
+            message_id: message[0].message_id().unwrap().to_owned(),
+            body: message[0].body().unwrap().to_owned(),
+        };
+        let crashed = Arc::new(AtomicBool::new(false));
+        let flag = crashed.clone();
+        let crashing = pipeline
+            .consumer
+            .clone()
+            .with_step_hook(Arc::new(move |at, _| {
+                if at == step && !flag.swap(true, Ordering::SeqCst) {
+                    Err(InjectedFault)
+                } else {
+                    Ok(())
+                }
+            }));
+
+        let first = crashing.process_batch(vec![record.clone()]).await;
+        let redelivered = crashing.process_batch(vec![record.clone()]).await;
+
+        assert!(crashed.load(Ordering::SeqCst), "{step:?}");
+        assert_eq!(first, vec![record.message_id.clone()], "{step:?}");
+        assert!(redelivered.is_empty(), "{step:?}");
+        let key = format!("id:{item}");
+        let entries = pipeline.item(&item).await.timeline;
+        assert_eq!(
+            entries.iter().filter(|e| e.key == key).count(),
+            1,
+            "{step:?}"
+        );
+        assert_eq!(
+            pipeline.notification_kinds(&item_pk(&item)).await,
+            vec!["authentication_passed"],
+            "{step:?}"
+        );
+        let events = pipeline.stack.scan(&pipeline.stack.events_table).await;
+        let stored = events
+            .iter()
+            .find(|e| s(&e["pk"]) == format!("legitmark#{key}"))
+            .unwrap();
+        assert_eq!(s(&stored["status"]), "PROCESSED", "{step:?}");
+    }
 }
 
 async fn break_item(pipeline: &Pipeline, item: &str) {

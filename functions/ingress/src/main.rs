@@ -19,6 +19,8 @@ async fn main() -> Result<(), Error> {
     let table = EventsTable::from_sdk_config(&aws, config.events_table.clone());
     let queue = EventQueue::from_sdk_config(&aws, config.queue_url.clone());
     let ingress = Ingress::new(config, table, queue);
+    #[cfg(feature = "fault-drill")]
+    let ingress = shared::drill::arm_ingress(ingress, &ProcessEnv)?;
 
     lambda_runtime::run(service_fn(|event| ingress::handle(&ingress, event))).await
 }

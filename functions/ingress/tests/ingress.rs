@@ -191,6 +191,36 @@ async fn claim_left_by_a_dead_process_is_taken_over_after_its_lease() {
     assert_eq!(status_of(&harness.events().await[0]), "ENQUEUED");
 }
 
+/// cargo lambda watch gives every invocation the deadline 600000: ten minutes after the epoch.
+#[tokio::test]
+async fn deadline_already_past_does_not_make_a_fresh_claim_look_abandoned() {
+    let harness = Harness::new().await;
+    let dying = harness
+        .ingress
+        .clone()
+        .with_after_claim_hook(Arc::new(|_| Err(InjectedFault)));
+    let body = testkit::payload(LIFECYCLE_SAMPLE);
+    let send = |ingress: &Ingress| {
+        let request: LambdaFunctionUrlRequest =
+            serde_json::from_value(legitmark_event("msg_past_deadline", &body)).unwrap();
+        let mut context = Context::default();
+        context.deadline = 600_000;
+        let ingress = ingress.clone();
+        async move {
+            ingress::handle(&ingress, LambdaEvent::new(request, context))
+                .await
+                .unwrap()
+        }
+    };
+
+    assert_eq!(send(&dying).await.status_code, 500);
+    let retry = send(&harness.ingress).await;
+
+    assert_eq!(retry.status_code, 409);
+    assert_eq!(retry.headers["retry-after"], "10");
+    assert!(harness.messages().await.is_empty());
+}
+
 #[tokio::test]
 async fn duplicate_while_another_invocation_holds_a_live_lease_gets_409_with_retry_after() {
     let harness = Harness::new().await;

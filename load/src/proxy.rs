@@ -1,0 +1,386 @@
+//! A fault-injecting HTTP proxy between the functions and the DynamoDB/SQS protocol server.
+//!
+//! It owns which calls fail and how they fail. The functions' `AWS_ENDPOINT_URL` points here; every
+//! call is forwarded unchanged except for a configurable fraction that get the answer the real
+//! service gives when it is in trouble, in the wire format the SDK expects, so that the SDK's
+//! retry classifier treats them as what they are:
+//!
+//! - SQS `SendMessage` (AWS JSON 1.0, query-compatible): HTTP 500 `InternalFailure`, with the
+//!   `x-amzn-query-error` header the SDK reads the code from. Either before the message reaches
+//!   the queue, or after it did (the answer was lost: the sender cannot tell, and a retry
+//!   enqueues a second copy).
+//! - every DynamoDB call (AWS JSON 1.0): HTTP 400 `ProvisionedThroughputExceededException`, a
+//!   throttling error, before the call reaches the table.
+//!
+//! `GET /__faults` answers the counts so far as JSON.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+/// The path of the counts.
+pub const STATS_PATH: &str = "/__faults";
+
+const SQS_SEND: &str = "AmazonSQS.SendMessage";
+const DYNAMODB_PREFIX: &str = "DynamoDB_20120810.";
+const JSON_1_0: &str = "application/x-amz-json-1.0";
+
+/// Setting up or running the proxy failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The upstream URL is not usable.
+    #[error("upstream {0:?} is not an http://host:port URL")]
+    Upstream(String),
+    /// Listening failed.
+    #[error("listening: {0}")]
+    Listen(#[from] std::io::Error),
+}
+
+/// How often each fault strikes, as probabilities per call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultRates {
+    /// SQS `SendMessage` refused with a server error; the message is not enqueued.
+    pub sqs_send_error: f64,
+    /// SQS `SendMessage` enqueued, then answered with a server error.
+    pub sqs_send_error_after_enqueue: f64,
+    /// DynamoDB calls throttled.
+    pub dynamodb_throttle: f64,
+}
+
+/// Calls seen and faults injected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultStats {
+    /// Calls forwarded or failed, of any kind.
+    pub calls: u64,
+    /// SQS `SendMessage` calls.
+    pub sqs_sends: u64,
+    /// `SendMessage` calls refused before the queue.
+    pub sqs_send_errors: u64,
+    /// `SendMessage` calls failed after the queue took the message.
+    pub sqs_send_errors_after_enqueue: u64,
+    /// DynamoDB calls.
+    pub dynamodb_calls: u64,
+    /// DynamoDB calls throttled.
+    pub dynamodb_throttles: u64,
+    /// Calls the upstream did not answer (forwarded as 502).
+    pub upstream_failures: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    calls: AtomicU64,
+    sqs_sends: AtomicU64,
+    sqs_send_errors: AtomicU64,
+    sqs_send_errors_after_enqueue: AtomicU64,
+    dynamodb_calls: AtomicU64,
+    dynamodb_throttles: AtomicU64,
+    upstream_failures: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> FaultStats {
+        let n = |c: &AtomicU64| c.load(Ordering::SeqCst);
+        FaultStats {
+            calls: n(&self.calls),
+            sqs_sends: n(&self.sqs_sends),
+            sqs_send_errors: n(&self.sqs_send_errors),
+            sqs_send_errors_after_enqueue: n(&self.sqs_send_errors_after_enqueue),
+            dynamodb_calls: n(&self.dynamodb_calls),
+            dynamodb_throttles: n(&self.dynamodb_throttles),
+            upstream_failures: n(&self.upstream_failures),
+        }
+    }
+}
+
+/// What happens to one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Forward it unchanged.
+    Forward,
+    /// Answer an SQS server error without forwarding.
+    SqsErrorBefore,
+    /// Forward it, then answer an SQS server error instead of the real answer.
+    SqsErrorAfter,
+    /// Answer a DynamoDB throttling error without forwarding.
+    Throttle,
+}
+
+/// The decision for a call with `X-Amz-Target` `target`, given a uniform draw `draw` in [0, 1).
+pub fn decide(target: Option<&str>, rates: &FaultRates, draw: f64) -> Decision {
+    match target {
+        Some(SQS_SEND) if draw < rates.sqs_send_error => Decision::SqsErrorBefore,
+        Some(SQS_SEND) if draw < rates.sqs_send_error + rates.sqs_send_error_after_enqueue => {
+            Decision::SqsErrorAfter
+        }
+        Some(t) if t.starts_with(DYNAMODB_PREFIX) && draw < rates.dynamodb_throttle => {
+            Decision::Throttle
+        }
+        _ => Decision::Forward,
+    }
+}
+
+/// The proxy: where to forward, what to inject, and what it did.
+#[derive(Debug)]
+pub struct Proxy {
+    /// `http://host:port`, without a trailing slash.
+    upstream: String,
+    rates: FaultRates,
+    rng: Mutex<ChaCha8Rng>,
+    counters: Counters,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Proxy {
+    /// A proxy to `upstream` (e.g. `http://127.0.0.1:5000`) injecting `rates`, drawing from `seed`.
+    pub fn new(upstream: &str, rates: FaultRates, seed: u64) -> Result<Self, ProxyError> {
+        let uri: Uri = upstream
+            .trim_end_matches('/')
+            .parse()
+            .map_err(|_| ProxyError::Upstream(upstream.to_owned()))?;
+        if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+            return Err(ProxyError::Upstream(upstream.to_owned()));
+        }
+        Ok(Self {
+            upstream: format!("http://{}", uri.authority().map_or("", |a| a.as_str())),
+            rates,
+            rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
+            counters: Counters::default(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        })
+    }
+
+    /// The counts so far.
+    pub fn stats(&self) -> FaultStats {
+        self.counters.snapshot()
+    }
+
+    fn draw(&self) -> f64 {
+        // A poisoned lock only means another request panicked mid-draw; the RNG is still usable.
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        rng.random()
+    }
+
+    async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        if request.method() == Method::GET && request.uri().path() == STATS_PATH {
+            let body = serde_json::to_vec(&self.stats()).unwrap_or_default();
+            return respond(StatusCode::OK, "application/json", None, body.into());
+        }
+        let c = &self.counters;
+        c.calls.fetch_add(1, Ordering::Relaxed);
+        let target = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        match target.as_deref() {
+            Some(SQS_SEND) => c.sqs_sends.fetch_add(1, Ordering::Relaxed),
+            Some(t) if t.starts_with(DYNAMODB_PREFIX) => {
+                c.dynamodb_calls.fetch_add(1, Ordering::Relaxed)
+            }
+            _ => 0,
+        };
+        match decide(target.as_deref(), &self.rates, self.draw()) {
+            Decision::Throttle => {
+                c.dynamodb_throttles.fetch_add(1, Ordering::Relaxed);
+                dynamodb_throttling()
+            }
+            Decision::SqsErrorBefore => {
+                c.sqs_send_errors.fetch_add(1, Ordering::Relaxed);
+                sqs_internal_failure()
+            }
+            Decision::SqsErrorAfter => {
+                let forwarded = self.forward(request).await;
+                if forwarded.status() == StatusCode::OK {
+                    c.sqs_send_errors_after_enqueue
+                        .fetch_add(1, Ordering::Relaxed);
+                    sqs_internal_failure()
+                } else {
+                    forwarded
+                }
+            }
+            Decision::Forward => self.forward(request).await,
+        }
+    }
+
+    async fn forward(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let (parts, body) = request.into_parts();
+        let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+            return self.bad_gateway();
+        };
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let Ok(uri) = format!("{}{path}", self.upstream).parse::<Uri>() else {
+            return self.bad_gateway();
+        };
+        let mut upstream = Request::builder().method(parts.method).uri(uri);
+        for (name, value) in &parts.headers {
+            upstream = upstream.header(name, value);
+        }
+        let Ok(upstream) = upstream.body(Full::new(body)) else {
+            return self.bad_gateway();
+        };
+        let Ok(answer) = self.client.request(upstream).await else {
+            return self.bad_gateway();
+        };
+        let (parts, body) = answer.into_parts();
+        match body.collect().await {
+            Ok(body) => Response::from_parts(parts, Full::new(body.to_bytes())),
+            Err(_) => self.bad_gateway(),
+        }
+    }
+
+    fn bad_gateway(&self) -> Response<Full<Bytes>> {
+        self.counters
+            .upstream_failures
+            .fetch_add(1, Ordering::Relaxed);
+        respond(StatusCode::BAD_GATEWAY, "text/plain", None, Bytes::new())
+    }
+}
+
+/// Serves `proxy` on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>) -> Result<(), ProxyError> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let proxy = proxy.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let proxy = proxy.clone();
+                async move { Ok::<_, Infallible>(proxy.handle(request).await) }
+            });
+            // A connection the client dropped mid-request is its own business.
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Binds `addr` and serves `proxy` there in the background; returns the bound address.
+pub async fn spawn(addr: SocketAddr, proxy: Arc<Proxy>) -> Result<SocketAddr, ProxyError> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(serve(listener, proxy));
+    Ok(bound)
+}
+
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    query_error: Option<&'static str>,
+    body: Bytes,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static(content_type));
+    headers.insert(
+        "x-amzn-requestid",
+        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+            .unwrap_or(HeaderValue::from_static("fault-proxy")),
+    );
+    if let Some(code) = query_error {
+        headers.insert("x-amzn-query-error", HeaderValue::from_static(code));
+    }
+    response
+}
+
+/// What DynamoDB answers a throttled call.
+fn dynamodb_throttling() -> Response<Full<Bytes>> {
+    let body = serde_json::json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        "message": "The level of configured provisioned throughput for the table was exceeded. \
+                    Consider increasing your provisioning level with the UpdateTable API.",
+    });
+    respond(
+        StatusCode::BAD_REQUEST,
+        JSON_1_0,
+        None,
+        body.to_string().into(),
+    )
+}
+
+/// What SQS answers when it fails internally.
+fn sqs_internal_failure() -> Response<Full<Bytes>> {
+    let body = serde_json::json!({
+        "__type": "com.amazonaws.sqs#InternalFailure",
+        "message": "The request processing has failed because of an unknown error, exception or failure.",
+    });
+    respond(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        JSON_1_0,
+        Some("InternalFailure;Receiver"),
+        body.to_string().into(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RATES: FaultRates = FaultRates {
+        sqs_send_error: 0.1,
+        sqs_send_error_after_enqueue: 0.05,
+        dynamodb_throttle: 0.2,
+    };
+
+    #[test]
+    fn send_message_fails_before_then_after_enqueue_by_draw() {
+        let send = Some(SQS_SEND);
+
+        assert_eq!(decide(send, &RATES, 0.0), Decision::SqsErrorBefore);
+        assert_eq!(decide(send, &RATES, 0.099), Decision::SqsErrorBefore);
+        assert_eq!(decide(send, &RATES, 0.1), Decision::SqsErrorAfter);
+        assert_eq!(decide(send, &RATES, 0.149), Decision::SqsErrorAfter);
+        assert_eq!(decide(send, &RATES, 0.151), Decision::Forward);
+    }
+
+    #[test]
+    fn every_dynamodb_operation_can_be_throttled_and_nothing_else() {
+        for op in ["PutItem", "GetItem", "UpdateItem", "DeleteItem", "Query"] {
+            let target = format!("{DYNAMODB_PREFIX}{op}");
+
+            assert_eq!(decide(Some(&target), &RATES, 0.19), Decision::Throttle);
+            assert_eq!(decide(Some(&target), &RATES, 0.2), Decision::Forward);
+        }
+        for other in [
+            Some("AmazonSQS.ReceiveMessage"),
+            Some("AmazonSQS.DeleteMessageBatch"),
+            None,
+        ] {
+            assert_eq!(decide(other, &RATES, 0.0), Decision::Forward);
+        }
+    }
+
+    #[test]
+    fn zero_rates_forward_everything() {
+        let none = FaultRates::default();
+
+        assert_eq!(decide(Some(SQS_SEND), &none, 0.0), Decision::Forward);
+        assert_eq!(
+            decide(Some("DynamoDB_20120810.PutItem"), &none, 0.0),
+            Decision::Forward
+        );
+    }
+
+    #[test]
+    fn upstream_must_be_plain_http_with_a_host() {
+        assert!(Proxy::new("http://127.0.0.1:5000", FaultRates::default(), 1).is_ok());
+        assert!(Proxy::new("https://127.0.0.1:5000", FaultRates::default(), 1).is_err());
+        assert!(Proxy::new("127.0.0.1:5000", FaultRates::default(), 1).is_err());
+    }
+}

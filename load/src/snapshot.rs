@@ -1,0 +1,211 @@
+//! Reading the tables and queues after a run, straight from the protocol server (never through
+//! the fault proxy): waiting for the queue to drain, then scanning both tables.
+//!
+//! It owns the AWS calls of the reconciliation and the items table's stored shapes as read back;
+//! judging what it reads is `reconcile`'s job.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::QueueAttributeName;
+use shared::process::Notification;
+
+use crate::reconcile::Observed;
+
+/// A read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// A DynamoDB or SQS call failed.
+    #[error("{operation} failed: {message}")]
+    Call {
+        /// The API operation.
+        operation: &'static str,
+        /// The SDK's description.
+        message: String,
+    },
+    /// A stored item is not in the shape the consumer writes.
+    #[error("{table} item {pk} has no readable {attribute}")]
+    Malformed {
+        /// The table.
+        table: String,
+        /// The item's partition key.
+        pk: String,
+        /// The attribute.
+        attribute: &'static str,
+    },
+}
+
+fn call<E: std::fmt::Display>(operation: &'static str) -> impl Fn(E) -> SnapshotError {
+    move |err| SnapshotError::Call {
+        operation,
+        message: err.to_string(),
+    }
+}
+
+/// The clients and names to read.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    /// DynamoDB, on the protocol server.
+    pub dynamo: aws_sdk_dynamodb::Client,
+    /// SQS, on the protocol server.
+    pub sqs: aws_sdk_sqs::Client,
+    /// The events table.
+    pub events_table: String,
+    /// The items table.
+    pub items_table: String,
+    /// The events queue.
+    pub queue_url: String,
+    /// Its dead-letter queue.
+    pub dlq_url: String,
+}
+
+/// Messages on a queue: visible, in flight (received, not yet deleted) and delayed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Depth {
+    /// Waiting to be received.
+    pub visible: u64,
+    /// Received and neither deleted nor back yet.
+    pub in_flight: u64,
+    /// Not yet visible.
+    pub delayed: u64,
+}
+
+impl Depth {
+    /// Nothing on the queue.
+    pub fn is_empty(self) -> bool {
+        self.visible + self.in_flight + self.delayed == 0
+    }
+}
+
+impl Tables {
+    /// The depth of `queue_url`.
+    pub async fn depth(&self, queue_url: &str) -> Result<Depth, SnapshotError> {
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .map_err(|e| call("GetQueueAttributes")(aws_sdk_sqs::error::DisplayErrorContext(e)))?
+            .attributes
+            .unwrap_or_default();
+        let n = |name: QueueAttributeName| {
+            attributes
+                .get(&name)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(Depth {
+            visible: n(QueueAttributeName::ApproximateNumberOfMessages),
+            in_flight: n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+            delayed: n(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+        })
+    }
+
+    /// Waits until the events queue has been empty for `settle` (a batch the consumer is still
+    /// working on counts as in flight), or `timeout` passes. Returns the last depth seen.
+    pub async fn wait_for_drain(
+        &self,
+        settle: Duration,
+        timeout: Duration,
+        mut progress: impl FnMut(Depth),
+    ) -> Result<Depth, SnapshotError> {
+        let started = Instant::now();
+        let mut empty_since: Option<Instant> = None;
+        let mut last_report = Instant::now();
+        loop {
+            let depth = self.depth(&self.queue_url).await?;
+            if depth.is_empty() {
+                let since = *empty_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= settle {
+                    return Ok(depth);
+                }
+            } else {
+                empty_since = None;
+                if last_report.elapsed() >= Duration::from_secs(10) {
+                    progress(depth);
+                    last_report = Instant::now();
+                }
+            }
+            if started.elapsed() >= timeout {
+                return Ok(depth);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Every item of `table`, read consistently.
+    async fn scan(
+        &self,
+        table: &str,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, SnapshotError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamo
+                .scan()
+                .table_name(table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| call("Scan")(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// Both tables and the dead-letter queue's depth.
+    pub async fn observe(&self) -> Result<Observed, SnapshotError> {
+        let mut observed = Observed::default();
+        for item in self.scan(&self.events_table).await? {
+            let pk = text(&item, "pk").unwrap_or_default();
+            let status = text(&item, "status").ok_or_else(|| SnapshotError::Malformed {
+                table: self.events_table.clone(),
+                pk: pk.clone(),
+                attribute: "status",
+            })?;
+            observed.events.insert(pk, status);
+        }
+        for item in self.scan(&self.items_table).await? {
+            let pk = text(&item, "pk").unwrap_or_default();
+            let sk = text(&item, "sk").unwrap_or_default();
+            let malformed = |attribute| SnapshotError::Malformed {
+                table: self.items_table.clone(),
+                pk: pk.clone(),
+                attribute,
+            };
+            if sk == "record" {
+                let json = text(&item, "record").ok_or_else(|| malformed("record"))?;
+                if pk.starts_with("item#") {
+                    let record = serde_json::from_str(&json).map_err(|_| malformed("record"))?;
+                    observed.items.insert(pk.clone(), record);
+                } else {
+                    let record = serde_json::from_str(&json).map_err(|_| malformed("record"))?;
+                    observed.verifications.insert(pk.clone(), record);
+                }
+            } else if sk.starts_with("notification#") {
+                let key = text(&item, "event_key").ok_or_else(|| malformed("event_key"))?;
+                let json = text(&item, "notification").ok_or_else(|| malformed("notification"))?;
+                let notification: Notification =
+                    serde_json::from_str(&json).map_err(|_| malformed("notification"))?;
+                observed.notifications.push((pk.clone(), key, notification));
+            }
+        }
+        let dlq = self.depth(&self.dlq_url).await?;
+        observed.dlq_messages = dlq.visible + dlq.in_flight + dlq.delayed;
+        Ok(observed)
+    }
+}
+
+fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
