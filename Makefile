@@ -1,6 +1,6 @@
 # The index of everyday commands. Each target is a thin call into scripts/ or cargo; local
 # commands read their settings from local.env.
-.PHONY: help setup dev test send show resign lint fmt bench
+.PHONY: help setup dev test send show resign lint fmt bench load
 
 LOCAL_ENV = set -a && . ./local.env && set +a && export AWS_ENDPOINT_URL=http://127.0.0.1:$$MOTO_PORT \
 	AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
@@ -37,6 +37,9 @@ lint: ## cargo fmt --check and clippy with warnings denied
 
 fmt: ## Format the code
 	cargo fmt --all
+
+load: ## Load-and-fault run on the local stack: make load (10,000 webhooks; LOAD_WEBHOOKS=1000 for less)
+	scripts/load.sh
 
 bench: ## Run the benchmarks recorded in docs/BENCHMARKS.md
 	cargo bench -p shared --bench verify
