@@ -12,23 +12,25 @@
 #
 # Settings (environment):
 #   RUNS        start-up runs per function (default 100); PY_RUNS the same for Python (default 30)
-#   EVENTS      new deliveries fed to the ingress (default 10000), plus RETRIES retries of earlier
-#               ones (default 1000); the consumer then drains what the ingress queued
-#   PY_EVENTS   the same for the Python handler (default 2000, PY_RETRIES 200)
+#   EVENTS      new deliveries fed to the ingress (default 3000), plus RETRIES retries of earlier
+#               ones (default 300); the consumer then drains what the ingress queued. moto answers
+#               a few hundred calls a second at best, so 10000 takes the better part of an hour.
+#   PY_EVENTS   the same for the Python handler (default 1000, PY_RETRIES 100)
 #   STEPS       any of: startup load package (default: all three); SKIP_PYTHON=1 leaves Python out
 #   BUILD=0     measures the binaries already built; CARGO_TARGET_DIR is honoured
-# Raw outputs go to target/footprint/.
+# Raw outputs go to target/footprint/ (FOOTPRINT_OUT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 RUNS=${RUNS:-100}
 PY_RUNS=${PY_RUNS:-30}
-EVENTS=${EVENTS:-10000}
-RETRIES=${RETRIES:-1000}
-PY_EVENTS=${PY_EVENTS:-2000}
-PY_RETRIES=${PY_RETRIES:-200}
+EVENTS=${EVENTS:-3000}
+RETRIES=${RETRIES:-300}
+PY_EVENTS=${PY_EVENTS:-1000}
+PY_RETRIES=${PY_RETRIES:-100}
 STEPS=${STEPS:-startup load package}
-out=target/footprint
+out=${FOOTPRINT_OUT:-target/footprint}
+case "$out" in /*) ;; *) out=$root/$out ;; esac
 bin=${CARGO_TARGET_DIR:-target}
 case "$bin" in /*) ;; *) bin=$root/$bin ;; esac
 py=.venv-bench/bin/python
@@ -161,19 +163,19 @@ startup() { # LABEL FUNCTION RUNS [VAR=VALUE...]: strace, hyperfine and /usr/bin
   for i in $(seq 1 "$runs"); do
     # shellcheck disable=SC2086 # the command is words
     (cd "${dir[$t]}" && env -i "${env[@]}" "$strace" -f --seccomp-bpf -ttt -s 64 \
-      -e trace=execve,connect,write,writev,sendto,sendmsg -o "$root/$out/strace-$label/$i.txt" \
+      -e trace=execve,connect,write,writev,sendto,sendmsg -o "$out/strace-$label/$i.txt" \
       ${cmd[$t]} >/dev/null 2>&1) || true
   done
   figure "start-up $label: execve to first poll (strace)" \
     "$(python3 bench/footprint/figures.py strace "$out/strace-$label"/*.txt)"
   (cd "${dir[$t]}" && env -i "${env[@]}" "$hyperfine" -N -i --warmup 5 --runs "$runs" --style none \
-    --export-json "$root/$out/startup-$label.json" "${cmd[$t]}" >/dev/null)
+    --export-json "$out/startup-$label.json" "${cmd[$t]}" >/dev/null)
   figure "start-up $label: whole process, ended at first poll (hyperfine)" \
     "$(python3 bench/footprint/figures.py hyperfine "$out/startup-$label.json")"
   if [ "$label" = ingress ]; then
     # What tracing costs: the same whole-process measurement with strace attached as above.
     (cd "${dir[$t]}" && env -i "${env[@]}" "$hyperfine" -N -i --warmup 5 --runs "$runs" --style none \
-      --export-json "$root/$out/startup-$label-under-strace.json" \
+      --export-json "$out/startup-$label-under-strace.json" \
       "$strace -f --seccomp-bpf -e trace=execve,connect,write,writev,sendto,sendmsg -o /dev/null ${cmd[$t]}" \
       >/dev/null)
     figure "start-up $label: whole process under strace (hyperfine)" \
@@ -183,7 +185,7 @@ startup() { # LABEL FUNCTION RUNS [VAR=VALUE...]: strace, hyperfine and /usr/bin
     expected_extra=0
   fi
   # shellcheck disable=SC2086
-  (cd "${dir[$t]}" && env -i "${env[@]}" /usr/bin/time -v -o "$root/$out/rss-init-$label.txt" \
+  (cd "${dir[$t]}" && env -i "${env[@]}" /usr/bin/time -v -o "$out/rss-init-$label.txt" \
     ${cmd[$t]} >/dev/null 2>&1) || true
   figure "peak RSS of $label up to its first poll (/usr/bin/time -v)" \
     "$(python3 bench/footprint/figures.py rss "$out/rss-init-$label.txt")"
@@ -208,7 +210,7 @@ if step startup; then
     startup consumer-bundle-only consumer "$RUNS" "SSL_CERT_FILE=$bundle"
   fi
   : >"$out/no-certificates.pem"
-  startup ingress-no-certificates ingress "$RUNS" "SSL_CERT_FILE=$root/$out/no-certificates.pem"
+  startup ingress-no-certificates ingress "$RUNS" "SSL_CERT_FILE=$out/no-certificates.pem"
   [ -n "${SKIP_PYTHON:-}" ] || startup python python "$PY_RUNS"
   emulator_stop
 fi
@@ -216,6 +218,7 @@ fi
 # --- 3: peak RSS under load -----------------------------------------------------------------------
 load() { # FUNCTION TAG EMULATOR-MODE EVENTS RETRIES: one run under /usr/bin/time -v, sampling VmRSS
   local t=$1 tag=$2 mode=$3 events=$4 retries=$5
+  rm -f "$out/load-$t.json" "$out/rss-load-$t.txt"
   emulator_start "$mode" --function "$t" --tag "$tag" --events "$events" --retries "$retries" \
     --summary "$out/load-$t.json"
   mapfile -t env < <(lambda_env "$t")
@@ -223,7 +226,7 @@ load() { # FUNCTION TAG EMULATOR-MODE EVENTS RETRIES: one run under /usr/bin/tim
   echo "== $t under load ($mode feed)" >&2
   # The process ends with an error when the API closes the connection after the last invocation.
   # shellcheck disable=SC2086 # the command is words
-  env -i -C "${dir[$t]}" "${env[@]}" /usr/bin/time -v -o "$root/$out/rss-load-$t.txt" ${cmd[$t]} \
+  env -i -C "${dir[$t]}" "${env[@]}" /usr/bin/time -v -o "$out/rss-load-$t.txt" ${cmd[$t]} \
     >"$out/load-$t.log" 2>&1 &
   local timer=$! function=
   for _ in $(seq 1 100); do

@@ -2,7 +2,7 @@
 
   figures.py hyperfine RESULT.json      whole-process times of a hyperfine run
   figures.py strace TRACE...            execve to the first GET .../invocation/next, one per trace
-  figures.py rss TIME_V_OUTPUT          "Maximum resident set size" of /usr/bin/time -v, in MB
+  figures.py rss TIME_V_OUTPUT          "Maximum resident set size" of /usr/bin/time -v, in MiB
   figures.py samples SAMPLES            VmRSS after 10 %, 50 % and all of a run's invocations
   figures.py feed SUMMARY.json          what a load run served and how the function answered
 
@@ -57,7 +57,7 @@ def main(argv):
     elif kind == "rss":
         text = open(paths[0]).read()
         kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
-        print(f"{kb / 1024:.1f}MB")
+        print(f"{kb / 1024:.1f} MiB")
     elif kind == "samples":
         # Lines of "invocations-so-far VmRSS-kB", taken every few seconds while the function ran.
         rows = [tuple(map(int, line.split())) for line in open(paths[0]) if len(line.split()) == 2]
@@ -67,7 +67,7 @@ def main(argv):
         picks = []
         for share in (0.1, 0.5, 1.0):
             n, kb = next(r for r in rows if r[0] >= share * total)
-            picks.append(f"{kb / 1024:.1f}MB after {n}")
+            picks.append(f"{kb / 1024:.1f} MiB after {n}")
         print(", ".join(picks))
     elif kind == "feed":
         summary = json.load(open(paths[0]))
