@@ -123,8 +123,9 @@ class Signer:
 
 
 class IngressFeed:
-    """New deliveries made from the sample payloads, each about an item or session of its own
-    group, and after every `retry_every` new ones, a retry of a random earlier delivery."""
+    """New deliveries made from the sample payloads, one of each sample per group, every group
+    about an item and a Cr3dentials session of its own; after every `retry_every` new ones, a
+    retry of a random earlier delivery."""
 
     def __init__(self, events_dir, count, retries, tag, env):
         self.samples = []
