@@ -319,12 +319,7 @@ impl Ingress {
         deadline_ms: Option<i64>,
         trace: &mut Trace,
     ) -> Outcome {
-        let Some(source) = request
-            .path
-            .strip_prefix(PATH_PREFIX)
-            .map(|rest| rest.trim_end_matches('/'))
-            .and_then(|name| self.config.source(name))
-        else {
+        let Some(source) = route(&self.config, &request.path) else {
             return Outcome::NotFound;
         };
         trace.source = Some(source.name.clone());
@@ -574,7 +569,16 @@ impl Ingress {
     }
 }
 
-fn decode_body(body: RequestBody, max_bytes: usize) -> Result<Vec<u8>, Outcome> {
+/// The configured source a request path names: `/webhooks/{source}`, trailing slashes ignored.
+pub fn route<'c>(config: &'c IngressConfig, path: &str) -> Option<&'c Source> {
+    path.strip_prefix(PATH_PREFIX)
+        .map(|rest| rest.trim_end_matches('/'))
+        .and_then(|name| config.source(name))
+}
+
+/// The body's bytes, decoded from base64 when the transport encoded them, or the answer when it
+/// is over `max_bytes` ([`Outcome::TooLarge`]) or not base64 ([`Outcome::BadRequest`]).
+pub fn decode_body(body: RequestBody, max_bytes: usize) -> Result<Vec<u8>, Outcome> {
     let bytes = match body {
         RequestBody::Bytes(bytes) => bytes,
         RequestBody::Base64(text) => {
