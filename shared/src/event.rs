@@ -997,6 +997,20 @@ mod tests {
     }
 
     #[test]
+    fn numbers_in_formatted_data_keep_their_exact_value() {
+        // given a number whose nearest double a fast, inexact float parser misses by one unit
+        let body = CR3DENTIALS_BODY.replace(
+            r#"{"incomeVerified":true}"#,
+            r#"{"score":6.013470016999041e-154}"#,
+        );
+        // when it is parsed and written back, as a verification record keeps it
+        let event = cr3dentials(&body).unwrap();
+        let kept = serde_json::to_string(&event.data.formatted_data).unwrap();
+        // then it is the same number
+        assert_eq!(kept, r#"{"score":6.013470016999041e-154}"#);
+    }
+
+    #[test]
     fn unknown_cr3dentials_type_and_status_are_kept_raw() {
         let body = CR3DENTIALS_BODY
             .replace("verification.completed", "verification.started")

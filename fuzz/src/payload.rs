@@ -1,0 +1,298 @@
+//! The Legitmark and Cr3dentials payload parsers, fed each input twice: as the raw body, and as a
+//! description of a JSON object built from the sender's field names, so that most generated
+//! bodies get past the first missing field into the type-specific parsing.
+//!
+//! Oracles: a body that is JSON is never reported as not JSON; a parsed event agrees with the
+//! JSON it came from on its type and subject; its accessors and idempotency key never panic; and
+//! it serialises to a form that parses back to the same thing.
+
+use arbitrary::Unstructured;
+use serde_json::{Map, Value};
+use shared::event::{Event, EventError, PayloadKind};
+use shared::key;
+
+const MAX_DEPTH: u32 = 4;
+
+const LEGITMARK_EVENT_TYPES: &[&str] = &["state_change", "media_rejected", "invalidate_sr"];
+const PRIMARIES: &[&str] = &["DRAFT", "QC", "UNDERWAY", "COMPLETE", "CANCELLED"];
+const SUPPLEMENTS: &[&str] = &["PENDING", "REJECTED", "APPROVED", "COMPLETE", "ASSIGNED"];
+const CR3DENTIALS_TYPES: &[&str] = &[
+    "verification.completed",
+    "verification.failed",
+    "verification.expired",
+    "verification.manual_review_completed",
+];
+const OVERALL_STATUSES: &[&str] = &["success", "failed"];
+const TIMESTAMPS: &[&str] = &[
+    "2026-03-02T09:14:07.512Z",
+    "2026-03-02T09:14:07+01:00",
+    "20260302T091407Z",
+    "2026-03-02",
+    "",
+];
+
+/// The Legitmark parser on the raw input and on a Legitmark-shaped body built from it.
+pub fn legitmark(data: &[u8]) -> String {
+    let raw = check(PayloadKind::Legitmark, data);
+    let built = build(data, legitmark_body).map_or_else(
+        || "-".to_owned(),
+        |body| check(PayloadKind::Legitmark, &body),
+    );
+    format!("raw: {raw}; built: {built}")
+}
+
+/// The Cr3dentials parser on the raw input and on a Cr3dentials-shaped body built from it.
+pub fn cr3dentials(data: &[u8]) -> String {
+    let raw = check(PayloadKind::Cr3dentials, data);
+    let built = build(data, cr3dentials_body).map_or_else(
+        || "-".to_owned(),
+        |body| check(PayloadKind::Cr3dentials, &body),
+    );
+    format!("raw: {raw}; built: {built}")
+}
+
+fn build(
+    data: &[u8],
+    shape: fn(&mut Unstructured<'_>) -> arbitrary::Result<Value>,
+) -> Option<Vec<u8>> {
+    let mut u = Unstructured::new(data);
+    let value = shape(&mut u).ok()?;
+    let pretty = u.arbitrary::<bool>().unwrap_or(false);
+    let body = if pretty {
+        serde_json::to_vec_pretty(&value)
+    } else {
+        serde_json::to_vec(&value)
+    };
+    Some(body.expect("a Value always serialises"))
+}
+
+/// Parses `body` as `kind` and checks the oracles; returns a one-line outcome.
+fn check(kind: PayloadKind, body: &[u8]) -> String {
+    let as_value = serde_json::from_slice::<Value>(body).ok();
+    let event = match Event::parse(kind, body) {
+        Ok(event) => event,
+        Err(EventError::NotJson(_)) => {
+            assert!(as_value.is_none(), "JSON reported as not JSON");
+            let _ = key::for_unparsed(None, body);
+            return "not json".to_owned();
+        }
+        Err(EventError::Schema(_)) => {
+            let _ = key::for_unparsed(Some("msg_1"), body);
+            return "schema error".to_owned();
+        }
+    };
+
+    assert_eq!(event.kind(), kind);
+    let (event_type, subject) = (event.event_type(), event.subject());
+    let _ = event.occurred_at();
+    let _ = (
+        key::for_event(None, &event),
+        key::for_event(Some("msg_1"), &event),
+    );
+    if let Some(value) = &as_value {
+        agrees_with_json(&event, value);
+    }
+    round_trips(kind, &event);
+    format!("{event_type:?} about {subject:?}")
+}
+
+fn agrees_with_json(event: &Event, value: &Value) {
+    match event {
+        Event::Legitmark(event) => {
+            assert_eq!(value["event_type"].as_str(), Some(event.event_type()));
+            assert_eq!(value["sr_uuid"].as_str(), Some(event.sr_uuid.as_str()));
+            let reference = value["reference_id"].as_str().filter(|r| !r.is_empty());
+            assert_eq!(event.subject(), reference.unwrap_or(&event.sr_uuid));
+        }
+        Event::Cr3dentials(event) => {
+            assert_eq!(value["type"].as_str(), Some(event.event_type()));
+            let session = &value["data"]["sessionId"];
+            let text = session
+                .as_str()
+                .map_or_else(|| session.to_string(), str::to_owned);
+            assert_eq!(event.subject(), text);
+        }
+    }
+}
+
+/// Stored events are serialised (tagged by kind) and read back by the consumer; the sender's own
+/// shape must also parse again as the same event.
+fn round_trips(kind: PayloadKind, event: &Event) {
+    let stored = serde_json::to_vec(event).expect("an event serialises");
+    let back: Event = serde_json::from_slice(&stored).expect("a stored event reads back");
+    assert_eq!(
+        serde_json::to_vec(&back).expect("an event serialises"),
+        stored,
+        "stored form changed on a round trip"
+    );
+
+    let wire = match event {
+        Event::Legitmark(inner) => serde_json::to_vec(inner),
+        Event::Cr3dentials(inner) => serde_json::to_vec(inner),
+    }
+    .expect("an event serialises");
+    let again = Event::parse(kind, &wire).expect("the sender's shape parses again");
+    assert_eq!(
+        serde_json::to_vec(&again).expect("an event serialises"),
+        stored,
+        "wire form changed on a round trip"
+    );
+    if let (Event::Legitmark(a), Event::Legitmark(b)) = (event, &again) {
+        assert_eq!(a, b);
+    }
+}
+
+fn legitmark_body(u: &mut Unstructured<'_>) -> arbitrary::Result<Value> {
+    let mut object = Map::new();
+    field(u, &mut object, "event_type", |u| {
+        word(u, LEGITMARK_EVENT_TYPES)
+    })?;
+    field(u, &mut object, "sr_uuid", |u| word(u, &["sr-1"]))?;
+    field(u, &mut object, "reference_id", |u| {
+        if u.ratio(1, 4)? {
+            Ok(Value::Null)
+        } else {
+            word(u, &["item-1", ""])
+        }
+    })?;
+    field(u, &mut object, "timestamp", |u| word(u, TIMESTAMPS))?;
+    field(u, &mut object, "state", state)?;
+    field(u, &mut object, "sides", |u| {
+        let count = u.int_in_range(0..=3)?;
+        (0..count)
+            .map(|_| {
+                let mut side = Map::new();
+                field(u, &mut side, "side", |u| word(u, &["Front", "Back"]))?;
+                field(u, &mut side, "side_uuid", |u| word(u, &["u-1"]))?;
+                field(u, &mut side, "reason", |u| word(u, &["BLURRY"]))?;
+                field(u, &mut side, "reason_description", nullable_text)?;
+                Ok(Value::Object(side))
+            })
+            .collect::<arbitrary::Result<Vec<_>>>()
+            .map(Value::Array)
+    })?;
+    field(u, &mut object, "invalidation_reason", |u| {
+        let mut reason = Map::new();
+        field(u, &mut reason, "code", |u| word(u, &["NOT_SERVICEABLE"]))?;
+        field(u, &mut reason, "description", nullable_text)?;
+        Ok(Value::Object(reason))
+    })?;
+    extra_fields(u, &mut object)?;
+    Ok(Value::Object(object))
+}
+
+fn state(u: &mut Unstructured<'_>) -> arbitrary::Result<Value> {
+    let mut state = Map::new();
+    field(u, &mut state, "primary", |u| word(u, PRIMARIES))?;
+    field(u, &mut state, "supplement", |u| {
+        if u.ratio(1, 4)? {
+            Ok(Value::Null)
+        } else {
+            word(u, SUPPLEMENTS)
+        }
+    })?;
+    Ok(Value::Object(state))
+}
+
+fn cr3dentials_body(u: &mut Unstructured<'_>) -> arbitrary::Result<Value> {
+    let mut object = Map::new();
+    field(u, &mut object, "type", |u| word(u, CR3DENTIALS_TYPES))?;
+    field(u, &mut object, "status", |u| word(u, OVERALL_STATUSES))?;
+    field(u, &mut object, "data", |u| {
+        let mut data = Map::new();
+        field(u, &mut data, "verificationId", |u| word(u, &["ver_1"]))?;
+        field(u, &mut data, "sessionId", |u| {
+            Ok(match u.int_in_range(0..=3)? {
+                0 => Value::from(u.arbitrary::<u64>()?),
+                1 => Value::from(u.arbitrary::<i64>()?),
+                2 => Value::from(u.arbitrary::<String>()?),
+                _ => Value::from(u.arbitrary::<i64>()?.to_string()),
+            })
+        })?;
+        field(u, &mut data, "stepId", |u| {
+            Ok(Value::from(u.arbitrary::<i64>()?))
+        })?;
+        field(u, &mut data, "status", |u| word(u, &["VERIFIED", "FAILED"]))?;
+        field(u, &mut data, "proofData", |u| any_json(u, 0))?;
+        field(u, &mut data, "formattedData", |u| any_json(u, 0))?;
+        field(u, &mut data, "metadata", |u| {
+            let mut metadata = Map::new();
+            field(u, &mut metadata, "verifiedAt", |u| word(u, TIMESTAMPS))?;
+            extra_fields(u, &mut metadata)?;
+            Ok(Value::Object(metadata))
+        })?;
+        extra_fields(u, &mut data)?;
+        Ok(Value::Object(data))
+    })?;
+    extra_fields(u, &mut object)?;
+    Ok(Value::Object(object))
+}
+
+/// Usually the field with a value of the expected shape; sometimes absent, null or any JSON.
+fn field(
+    u: &mut Unstructured<'_>,
+    object: &mut Map<String, Value>,
+    name: &str,
+    expected: impl FnOnce(&mut Unstructured<'_>) -> arbitrary::Result<Value>,
+) -> arbitrary::Result<()> {
+    let value = match u.int_in_range(0..=9)? {
+        0 => return Ok(()),
+        1 => Value::Null,
+        2 => any_json(u, 0)?,
+        _ => expected(u)?,
+    };
+    object.insert(name.to_owned(), value);
+    Ok(())
+}
+
+/// Mostly one of the sender's words, sometimes any text.
+fn word(u: &mut Unstructured<'_>, words: &[&str]) -> arbitrary::Result<Value> {
+    if u.ratio(1, 5)? {
+        Ok(Value::from(u.arbitrary::<String>()?))
+    } else {
+        Ok(Value::from(*u.choose(words)?))
+    }
+}
+
+fn nullable_text(u: &mut Unstructured<'_>) -> arbitrary::Result<Value> {
+    Ok(match u.arbitrary::<Option<String>>()? {
+        Some(text) => Value::from(text),
+        None => Value::Null,
+    })
+}
+
+fn extra_fields(
+    u: &mut Unstructured<'_>,
+    object: &mut Map<String, Value>,
+) -> arbitrary::Result<()> {
+    for _ in 0..u.int_in_range(0..=2)? {
+        let name = u.arbitrary::<String>()?;
+        let value = any_json(u, 0)?;
+        object.insert(name, value);
+    }
+    Ok(())
+}
+
+fn any_json(u: &mut Unstructured<'_>, depth: u32) -> arbitrary::Result<Value> {
+    let leaf_only = depth >= MAX_DEPTH;
+    Ok(match u.int_in_range(0..=if leaf_only { 5 } else { 7 })? {
+        0 => Value::Null,
+        1 => Value::from(u.arbitrary::<bool>()?),
+        2 => Value::from(u.arbitrary::<i64>()?),
+        3 => Value::from(u.arbitrary::<u64>()?),
+        4 => Value::from(u.arbitrary::<f64>()?),
+        5 => Value::from(u.arbitrary::<String>()?),
+        6 => Value::Array(
+            (0..u.int_in_range(0..=3)?)
+                .map(|_| any_json(u, depth + 1))
+                .collect::<arbitrary::Result<_>>()?,
+        ),
+        _ => {
+            let mut object = Map::new();
+            for _ in 0..u.int_in_range(0..=3)? {
+                object.insert(u.arbitrary::<String>()?, any_json(u, depth + 1)?);
+            }
+            Value::Object(object)
+        }
+    })
+}
