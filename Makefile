@@ -1,6 +1,6 @@
 # The index of everyday commands. Each target is a thin call into scripts/ or cargo; local
 # commands read their settings from local.env.
-.PHONY: help setup dev test send show resign lint fmt bench load footprint
+.PHONY: help setup dev test send show resign lint fmt bench load footprint fuzz
 
 LOCAL_ENV = set -a && . ./local.env && set +a && export AWS_ENDPOINT_URL=http://127.0.0.1:$$MOTO_PORT \
 	AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
@@ -40,6 +40,9 @@ fmt: ## Format the code
 
 load: ## Load-and-fault run on the local stack: make load (10,000 webhooks; LOAD_WEBHOOKS=1000 for less)
 	scripts/load.sh
+
+fuzz: ## Fuzz every target for FUZZ_SECONDS each (default 30): make fuzz FUZZ_SECONDS=600
+	scripts/fuzz.sh
 
 footprint: ## Start-up, peak RSS and arm64 package sizes (docs/BENCHMARKS.md); needs strace, hyperfine, GNU time
 	scripts/footprint.sh
