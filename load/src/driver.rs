@@ -234,10 +234,10 @@ impl RunReport {
                 format!("{} of {}", t.applied_once, t.genuine_events),
             ),
             (
-                "genuine deliveries not acknowledged / forged accepted / forged stored",
+                "genuine deliveries not acknowledged / forged accepted / forged not refused / forged stored",
                 format!(
-                    "{} / {} / {}",
-                    t.genuine_refused, t.forged_accepted, t.forged_stored
+                    "{} / {} / {} / {}",
+                    t.genuine_refused, t.forged_accepted, t.forged_not_refused, t.forged_stored
                 ),
             ),
             (
