@@ -8,6 +8,8 @@
 # - a fault proxy (`webhook-load proxy`) sits between the functions and moto: it fails a share of
 #   SQS SendMessage calls and throttles a share of DynamoDB calls. The pollers and the driver's
 #   reconciliation talk to moto directly.
+# - DynamoDB and SQS each get a moto server of their own (AWS_ENDPOINT_URL_DYNAMODB and
+#   AWS_ENDPOINT_URL_SQS): one moto process is single-threaded and would be the run's ceiling.
 # - the functions are built with their crash drills (feature fault-drill) and abort themselves
 #   after a claim / mid-batch with the probabilities below. cargo lambda watch never replaces a
 #   function process that died (later invocations wait for its --timeout, then get a 408), so it
@@ -21,6 +23,8 @@
 # LOAD_INGRESS_ABORT (per claim), LOAD_CONSUMER_ABORT (per consumer step), LOAD_INGRESS_INSTANCES,
 # LOAD_CONSUMERS (consumer processes, and pollers), LOAD_VISIBILITY_TIMEOUT, LOAD_INVOKE_TIMEOUT,
 # LOAD_REQUEST_TIMEOUT (seconds). Logs and the report go to target/load/.
+#
+# A run needs the stack to itself: it provisions fresh tables and queues on fresh servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,10 +45,13 @@ export LOAD_DYNAMODB_THROTTLE="${LOAD_DYNAMODB_THROTTLE:-0.1}"
 LOAD_INGRESS_ABORT="${LOAD_INGRESS_ABORT:-0.005}"
 LOAD_CONSUMER_ABORT="${LOAD_CONSUMER_ABORT:-0.001}"
 LOAD_INGRESS_INSTANCES="${LOAD_INGRESS_INSTANCES:-4}"
-LOAD_CONSUMERS="${LOAD_CONSUMERS:-2}"
+LOAD_CONSUMERS="${LOAD_CONSUMERS:-4}"
 export LOAD_VISIBILITY_TIMEOUT="${LOAD_VISIBILITY_TIMEOUT:-5}"
 LOAD_INVOKE_TIMEOUT="${LOAD_INVOKE_TIMEOUT:-15}"
 export LOAD_REQUEST_TIMEOUT="${LOAD_REQUEST_TIMEOUT:-10}"
+# The queue must stay empty this long to count as drained: long enough for an invocation a sender
+# gave up on to have finished.
+export LOAD_SETTLE="${LOAD_SETTLE:-$LOAD_INVOKE_TIMEOUT}"
 # A sender must give up on an attempt before cargo lambda watch answers it with a 408, a final
 # client error: a crashed invocation must look to the sender like what it is, no answer.
 if [ "$LOAD_REQUEST_TIMEOUT" -ge "$LOAD_INVOKE_TIMEOUT" ]; then
@@ -80,13 +87,18 @@ stop_all() {
   for pid in "${children[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   for pid in "${children[@]}"; do wait "$pid" 2>/dev/null || true; done
   moto_stop
+  MOTO_PID=${dynamodb_moto:-} moto_stop
 }
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
-MOTO_LOG=$out/moto.log moto_start
+MOTO_LOG=$out/moto-dynamodb.log moto_start
+dynamodb_moto=$MOTO_PID
 trap stop_all EXIT
-moto_url=$AWS_ENDPOINT_URL
+export AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL
+MOTO_LOG=$out/moto-sqs.log moto_start
+trap stop_all EXIT
+export AWS_ENDPOINT_URL_SQS=$AWS_ENDPOINT_URL
 while IFS= read -r line; do export "${line?}"; done < <("$bin/webhook-load" provision)
 proxy_port=$(moto_free_port)
 lambda_port=$(moto_free_port)
@@ -107,6 +119,7 @@ supervise() {
   while :; do
     # In a subshell of its own, so that the shell's note of a crash goes to the log as well.
     (
+      unset AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_SQS
       AWS_ENDPOINT_URL="http://127.0.0.1:$proxy_port" \
         AWS_LAMBDA_RUNTIME_API="http://$runtime/.rt/$name" AWS_LAMBDA_FUNCTION_NAME="$name" \
         AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 \
@@ -119,7 +132,8 @@ supervise() {
 }
 
 set -m
-"$bin/webhook-load" proxy --listen "127.0.0.1:$proxy_port" --upstream "$moto_url" \
+"$bin/webhook-load" proxy --listen "127.0.0.1:$proxy_port" \
+  --dynamodb "$AWS_ENDPOINT_URL_DYNAMODB" --sqs "$AWS_ENDPOINT_URL_SQS" \
   >"$out/proxy.log" 2>&1 &
 children+=($!)
 cargo lambda watch --only-lambda-apis --invoke-address 127.0.0.1 --invoke-port "$lambda_port" \

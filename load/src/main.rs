@@ -42,9 +42,12 @@ enum Command {
         /// Address to listen on.
         #[arg(long)]
         listen: SocketAddr,
-        /// The protocol server, e.g. http://127.0.0.1:5000.
+        /// The DynamoDB protocol server, e.g. http://127.0.0.1:5000.
         #[arg(long)]
-        upstream: String,
+        dynamodb: String,
+        /// The SQS protocol server (may be the same).
+        #[arg(long)]
+        sqs: String,
         /// Share of SQS SendMessage calls refused with a server error.
         #[arg(long, env = "LOAD_SQS_SEND_ERROR", default_value_t = 0.0)]
         sqs_send_error: f64,
@@ -85,9 +88,13 @@ enum Command {
         /// Seconds before an unanswered attempt counts as a connection failure.
         #[arg(long, env = "LOAD_REQUEST_TIMEOUT", default_value_t = 10)]
         request_timeout: u64,
-        /// Seconds to wait for the queue to drain.
-        #[arg(long, default_value_t = 600)]
-        drain_timeout: u64,
+        /// Seconds the queue must stay empty to count as drained; at least the functions'
+        /// invocation timeout, so that no invocation a sender gave up on is still running.
+        #[arg(long, env = "LOAD_SETTLE", default_value_t = 3)]
+        settle: u64,
+        /// Seconds the queue may go without shrinking before the drain is given up.
+        #[arg(long, default_value_t = 300)]
+        drain_stall: u64,
         /// The sample payloads.
         #[arg(long, default_value = "events/payloads")]
         templates: PathBuf,
@@ -150,7 +157,8 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
         }
         Command::Proxy {
             listen,
-            upstream,
+            dynamodb,
+            sqs,
             sqs_send_error,
             sqs_send_error_after_enqueue,
             dynamodb_throttle,
@@ -161,9 +169,9 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
                 sqs_send_error_after_enqueue,
                 dynamodb_throttle,
             };
-            let proxy = Arc::new(Proxy::new(&upstream, rates, seed)?);
+            let proxy = Arc::new(Proxy::new(&dynamodb, &sqs, rates, seed)?);
             let listener = tokio::net::TcpListener::bind(listen).await?;
-            eprintln!("fault proxy: {listen} -> {upstream}, {rates:?}");
+            eprintln!("fault proxy: {listen} -> DynamoDB {dynamodb}, SQS {sqs}, {rates:?}");
             tokio::select! {
                 served = webhook_load::proxy::serve(listener, proxy.clone()) => served?,
                 _ = tokio::signal::ctrl_c() => {}
@@ -180,7 +188,8 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
             forged,
             max_attempts,
             request_timeout,
-            drain_timeout,
+            settle,
+            drain_stall,
             templates,
             proxy_url,
             drill_log,
@@ -212,8 +221,8 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
                     queue_url: var("QUEUE_URL")?,
                     dlq_url: var("DLQ_URL")?,
                 },
-                settle: Duration::from_secs(3),
-                drain_timeout: Duration::from_secs(drain_timeout),
+                settle: Duration::from_secs(settle),
+                drain_stall: Duration::from_secs(drain_stall),
                 proxy_url,
                 drill_logs: drill_log,
             };

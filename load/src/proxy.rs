@@ -1,7 +1,8 @@
-//! A fault-injecting HTTP proxy between the functions and the DynamoDB/SQS protocol server.
+//! A fault-injecting HTTP proxy between the functions and the DynamoDB and SQS protocol servers.
 //!
 //! It owns which calls fail and how they fail. The functions' `AWS_ENDPOINT_URL` points here; every
-//! call is forwarded unchanged except for a configurable fraction that get the answer the real
+//! call is forwarded unchanged (by its `X-Amz-Target` to the DynamoDB or the SQS server, which may
+//! be one and the same) except for a configurable fraction that get the answer the real
 //! service gives when it is in trouble, in the wire format the SDK expects, so that the SDK's
 //! retry classifier treats them as what they are:
 //!
@@ -138,8 +139,10 @@ pub fn decide(target: Option<&str>, rates: &FaultRates, draw: f64) -> Decision {
 /// The proxy: where to forward, what to inject, and what it did.
 #[derive(Debug)]
 pub struct Proxy {
-    /// `http://host:port`, without a trailing slash.
-    upstream: String,
+    /// Where DynamoDB calls go: `http://host:port`, without a trailing slash.
+    dynamodb: String,
+    /// Where every other call goes.
+    sqs: String,
     rates: FaultRates,
     rng: Mutex<ChaCha8Rng>,
     counters: Counters,
@@ -147,17 +150,17 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// A proxy to `upstream` (e.g. `http://127.0.0.1:5000`) injecting `rates`, drawing from `seed`.
-    pub fn new(upstream: &str, rates: FaultRates, seed: u64) -> Result<Self, ProxyError> {
-        let uri: Uri = upstream
-            .trim_end_matches('/')
-            .parse()
-            .map_err(|_| ProxyError::Upstream(upstream.to_owned()))?;
-        if uri.scheme_str() != Some("http") || uri.authority().is_none() {
-            return Err(ProxyError::Upstream(upstream.to_owned()));
-        }
+    /// A proxy to the protocol servers `dynamodb` and `sqs` (e.g. `http://127.0.0.1:5000`, may be
+    /// the same), injecting `rates`, drawing from `seed`.
+    pub fn new(
+        dynamodb: &str,
+        sqs: &str,
+        rates: FaultRates,
+        seed: u64,
+    ) -> Result<Self, ProxyError> {
         Ok(Self {
-            upstream: format!("http://{}", uri.authority().map_or("", |a| a.as_str())),
+            dynamodb: base_url(dynamodb)?,
+            sqs: base_url(sqs)?,
             rates,
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
             counters: Counters::default(),
@@ -205,7 +208,7 @@ impl Proxy {
                 sqs_internal_failure()
             }
             Decision::SqsErrorAfter => {
-                let forwarded = self.forward(request).await;
+                let forwarded = self.forward(&self.sqs, request).await;
                 if forwarded.status() == StatusCode::OK {
                     c.sqs_send_errors_after_enqueue
                         .fetch_add(1, Ordering::Relaxed);
@@ -214,27 +217,33 @@ impl Proxy {
                     forwarded
                 }
             }
-            Decision::Forward => self.forward(request).await,
+            Decision::Forward => {
+                let upstream = match target.as_deref() {
+                    Some(t) if t.starts_with(DYNAMODB_PREFIX) => &self.dynamodb,
+                    _ => &self.sqs,
+                };
+                self.forward(upstream, request).await
+            }
         }
     }
 
-    async fn forward(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn forward(&self, upstream: &str, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let (parts, body) = request.into_parts();
         let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
             return self.bad_gateway();
         };
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let Ok(uri) = format!("{}{path}", self.upstream).parse::<Uri>() else {
+        let Ok(uri) = format!("{upstream}{path}").parse::<Uri>() else {
             return self.bad_gateway();
         };
-        let mut upstream = Request::builder().method(parts.method).uri(uri);
+        let mut outgoing = Request::builder().method(parts.method).uri(uri);
         for (name, value) in &parts.headers {
-            upstream = upstream.header(name, value);
+            outgoing = outgoing.header(name, value);
         }
-        let Ok(upstream) = upstream.body(Full::new(body)) else {
+        let Ok(outgoing) = outgoing.body(Full::new(body)) else {
             return self.bad_gateway();
         };
-        let Ok(answer) = self.client.request(upstream).await else {
+        let Ok(answer) = self.client.request(outgoing).await else {
             return self.bad_gateway();
         };
         let (parts, body) = answer.into_parts();
@@ -249,6 +258,17 @@ impl Proxy {
             .upstream_failures
             .fetch_add(1, Ordering::Relaxed);
         respond(StatusCode::BAD_GATEWAY, "text/plain", None, Bytes::new())
+    }
+}
+
+/// `http://host:port` of an upstream URL.
+fn base_url(upstream: &str) -> Result<String, ProxyError> {
+    let uri: Uri = upstream
+        .parse()
+        .map_err(|_| ProxyError::Upstream(upstream.to_owned()))?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http"), Some(authority)) => Ok(format!("http://{authority}")),
+        _ => Err(ProxyError::Upstream(upstream.to_owned())),
     }
 }
 
@@ -379,8 +399,11 @@ mod tests {
 
     #[test]
     fn upstream_must_be_plain_http_with_a_host() {
-        assert!(Proxy::new("http://127.0.0.1:5000", FaultRates::default(), 1).is_ok());
-        assert!(Proxy::new("https://127.0.0.1:5000", FaultRates::default(), 1).is_err());
-        assert!(Proxy::new("127.0.0.1:5000", FaultRates::default(), 1).is_err());
+        assert_eq!(
+            base_url("http://127.0.0.1:5000/").unwrap(),
+            "http://127.0.0.1:5000"
+        );
+        assert!(base_url("https://127.0.0.1:5000").is_err());
+        assert!(base_url("127.0.0.1:5000").is_err());
     }
 }

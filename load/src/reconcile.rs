@@ -13,10 +13,10 @@
 //!   equal the record the pure domain code (`shared::process`) builds from the same events in the
 //!   order they happened, every notification must be the one its own event calls for, and the
 //!   event that ends up current must have notified if it calls for a notification.
-//! - Forged deliveries must all be refused with 401, and nothing of them may be stored.
+//! - Forged deliveries must all end in a 401, and nothing of them may be stored.
 //! - Every genuine delivery must end in a 2xx.
 //!
-//! Reading the tables is `store_snapshot`'s job; this module does no I/O.
+//! Reading the tables is `snapshot`'s job; this module does no I/O.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -132,6 +132,8 @@ pub struct Tally {
     pub genuine_refused: usize,
     /// Forged deliveries acknowledged with a 2xx.
     pub forged_accepted: usize,
+    /// Forged deliveries whose final answer was neither a 2xx nor a 401.
+    pub forged_not_refused: usize,
     /// Genuine events.
     pub genuine_events: usize,
     /// Genuine events applied exactly once.
@@ -172,6 +174,10 @@ impl Tally {
             (self.double_applied, "double-applied"),
             (self.genuine_refused, "genuine deliveries not acknowledged"),
             (self.forged_accepted, "forged deliveries accepted"),
+            (
+                self.forged_not_refused,
+                "forged deliveries not refused with 401",
+            ),
             (self.forged_stored, "forged events stored"),
             (
                 self.not_marked_processed,
@@ -211,8 +217,10 @@ fn entity_pk(source: PayloadKind, subject: &str) -> String {
     }
 }
 
-/// What applying the event to an empty record produces: the record and the notification the
-/// event calls for whenever it notifies (it is news to an empty record).
+/// Applies an event to `current` as the consumer does: the record, the notification and the
+/// disposition. Applied to no record, the notification is the one the event calls for whenever it
+/// notifies at all (everything is news to an empty record). `None` for a body that does not parse,
+/// which the workload never generates.
 fn apply_one(
     current: Option<Record>,
     source: PayloadKind,
@@ -467,6 +475,15 @@ fn tally_deliveries(tally: &mut Tally, workload: &Workload, reports: &[DeliveryR
                 tally.forged_accepted += 1;
                 tally.example("forged accepted", event.key.clone());
             }
+            DeliveryKind::Forged(_)
+                if !matches!(report.last(), Some(Answer::Http { status: 401, .. })) =>
+            {
+                tally.forged_not_refused += 1;
+                tally.example(
+                    "forged not refused",
+                    format!("{} {:?}", event.key, report.last()),
+                );
+            }
             DeliveryKind::Forged(_) => {}
             _ if !acknowledged => {
                 tally.genuine_refused += 1;
@@ -695,6 +712,12 @@ mod tests {
             .position(|r| matches!(workload.schedule[r.delivery].kind, DeliveryKind::Forged(_)))
             .unwrap();
         reports[forged].attempts = vec![http(200, "accepted")];
+        let unrefused = reports
+            .iter()
+            .rposition(|r| matches!(workload.schedule[r.delivery].kind, DeliveryKind::Forged(_)))
+            .unwrap();
+        reports[unrefused].attempts = vec![http(503, "-")];
+        reports[unrefused].gave_up = true;
         let gave_up = reports
             .iter()
             .rposition(|r| workload.schedule[r.delivery].kind == DeliveryKind::Original)
@@ -708,8 +731,9 @@ mod tests {
         assert_eq!(tally.attempts, 402);
         assert_eq!(tally.retries, 2);
         assert_eq!(tally.transport_failures, 1);
-        assert_eq!(tally.answered_5xx, 2);
+        assert_eq!(tally.answered_5xx, 3);
         assert_eq!(tally.forged_accepted, 1);
+        assert_eq!(tally.forged_not_refused, 1);
         assert_eq!(tally.genuine_refused, 1);
         // Every genuine delivery's last attempt, plus the accepted forgery, less the one given up.
         assert_eq!(tally.ack_latency.count, 380);

@@ -156,12 +156,13 @@ impl RetryPolicy {
     /// What to do after attempt number `attempt` (1-based) got `answer`; `jitter` in [0, 1).
     pub fn next(&self, attempt: u32, answer: &Answer, jitter: f64) -> Next {
         let wait = match answer {
-            Answer::Http { status: 409, .. } | Answer::Http { status: 500.., .. } => match answer {
-                Answer::Http {
-                    retry_after_s: Some(s),
-                    ..
-                } => Duration::from_secs(*s).min(self.max_retry_after),
-                _ => self.backoff(attempt, jitter),
+            Answer::Http {
+                status,
+                retry_after_s,
+                ..
+            } if *status == 409 || *status >= 500 => match retry_after_s {
+                Some(s) => Duration::from_secs(*s).min(self.max_retry_after),
+                None => self.backoff(attempt, jitter),
             },
             Answer::Http { .. } => return Next::Done,
             Answer::Transport(_) => self.backoff(attempt, jitter),

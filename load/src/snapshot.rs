@@ -107,18 +107,25 @@ impl Tables {
     }
 
     /// Waits until the events queue has been empty for `settle` (a batch the consumer is still
-    /// working on counts as in flight), or `timeout` passes. Returns the last depth seen.
+    /// working on counts as in flight), or until it has made no progress for `stall`: a queue
+    /// that shrinks, however slowly, is still being worked off. Returns the last depth seen.
     pub async fn wait_for_drain(
         &self,
         settle: Duration,
-        timeout: Duration,
+        stall: Duration,
         mut progress: impl FnMut(Depth),
     ) -> Result<Depth, SnapshotError> {
-        let started = Instant::now();
         let mut empty_since: Option<Instant> = None;
+        let mut fewest = u64::MAX;
+        let mut progressed = Instant::now();
         let mut last_report = Instant::now();
         loop {
             let depth = self.depth(&self.queue_url).await?;
+            let total = depth.visible + depth.in_flight + depth.delayed;
+            if total < fewest {
+                fewest = total;
+                progressed = Instant::now();
+            }
             if depth.is_empty() {
                 let since = *empty_since.get_or_insert_with(Instant::now);
                 if since.elapsed() >= settle {
@@ -130,11 +137,12 @@ impl Tables {
                     progress(depth);
                     last_report = Instant::now();
                 }
+                if progressed.elapsed() >= stall {
+                    return Ok(depth);
+                }
             }
-            if started.elapsed() >= timeout {
-                return Ok(depth);
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            // Counting a queue's messages is not free for the protocol server either.
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 

@@ -27,7 +27,7 @@ struct Proxied {
 async fn proxied(rates: FaultRates) -> Proxied {
     let stack = Stack::new(30).await;
     let upstream = std::env::var("AWS_ENDPOINT_URL").unwrap();
-    let proxy = Arc::new(Proxy::new(&upstream, rates, 7).unwrap());
+    let proxy = Arc::new(Proxy::new(&upstream, &upstream, rates, 7).unwrap());
     let addr = proxy::spawn("127.0.0.1:0".parse().unwrap(), proxy.clone())
         .await
         .unwrap();
