@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, lints, unit, property, conformance and integration tests
 # (the latter against a moto server on loopback that this script starts and stops), and a smoke
-# test of the local stack that `make dev` runs, and a short run of the load-and-fault suite.
+# test of the local stack that `make dev` runs, a short fuzzing run of every cargo-fuzz target, and a
+# short run of the load-and-fault suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,10 @@ moto_start
 echo "== cargo test" >&2
 cargo test --workspace
 moto_stop
+
+# Every cargo-fuzz target for a bounded time (FUZZ_SECONDS, default 30); stable toolchain.
+echo "== fuzz (${FUZZ_SECONDS:-30}s per target)" >&2
+scripts/fuzz.sh
 
 echo "== local-stack smoke test" >&2
 scripts/smoke.sh
