@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
+#[path = "common/fuzz_replay.rs"]
+mod fuzz_replay;
 #[path = "../../fuzz/src/hex_hmac.rs"]
 mod hex_hmac;
 #[path = "../../fuzz/src/payload.rs"]
@@ -14,33 +16,9 @@ mod standard_webhooks;
 
 use std::path::PathBuf;
 
-/// Runs every saved input of `target` and compares its outcome with `expected`, which must name
-/// every file in the directory.
 fn replay(target: &str, run: fn(&[u8]) -> String, expected: &[(&str, &str)]) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/fuzz")
-        .join(target);
-    let mut saved: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-        .collect();
-    saved.sort();
-    let mut named: Vec<String> = expected
-        .iter()
-        .map(|(name, _)| (*name).to_owned())
-        .collect();
-    named.sort();
-    assert_eq!(
-        saved,
-        named,
-        "every input under {} has an outcome here",
-        dir.display()
-    );
-
-    for (name, outcome) in expected {
-        let data = std::fs::read(dir.join(name)).unwrap();
-        assert_eq!(run(&data), *outcome, "{target}/{name}");
-    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz");
+    fuzz_replay::replay(&root, target, run, expected);
 }
 
 #[test]
