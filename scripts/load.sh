@@ -29,10 +29,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/bootstrap.sh
-while IFS='=' read -r name value; do
-  case "$name" in '' | \#*) continue ;; esac
-  [ -n "${!name:-}" ] || export "$name=$value"
-done <local.env
+# shellcheck source=scripts/lib/local_env.sh
+source scripts/lib/local_env.sh
 export PATH="$PWD/.venv/bin:$PATH"
 # shellcheck source=scripts/lib/moto.sh
 source scripts/lib/moto.sh

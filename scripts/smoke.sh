@@ -33,12 +33,8 @@ for _ in $(seq 1 1800); do
 done
 grep -q "Local webhook receiver is running" "$log"
 
-set -a
-while IFS='=' read -r name value; do
-  case "$name" in '' | \#*) continue ;; esac
-  [ -n "${!name:-}" ] || export "$name=$value"
-done <local.env
-set +a
+# shellcheck source=scripts/lib/local_env.sh
+source scripts/lib/local_env.sh
 export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 ctl=target/debug/webhookctl
 
