@@ -2,7 +2,10 @@
 # commands read their settings from local.env.
 .PHONY: help setup dev test send show resign lint fmt bench load footprint fuzz
 
-LOCAL_ENV = set -a && . ./local.env && set +a && export AWS_ENDPOINT_URL=http://127.0.0.1:$$MOTO_PORT \
+SHELL := bash
+# local.env's defaults, read the one way every script reads them: a value already in the
+# environment wins (scripts/lib/local_env.sh).
+LOCAL_ENV = source scripts/lib/local_env.sh && export AWS_ENDPOINT_URL=http://127.0.0.1:$$MOTO_PORT \
 	AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 
 help: ## List the commands
@@ -48,5 +51,5 @@ footprint: ## Start-up, peak RSS and arm64 package sizes (docs/BENCHMARKS.md); n
 	scripts/footprint.sh
 
 bench: ## Run the benchmarks recorded in docs/BENCHMARKS.md
-	cargo bench -p shared --bench verify
+	cargo bench -p webhook-core --bench verify
 	cargo bench -p ingress --bench handler > /dev/null

@@ -77,8 +77,8 @@ fi
 mkdir -p "$out"
 
 set -a
-# shellcheck source=local.env
-. ./local.env
+# shellcheck source=scripts/lib/local_env.sh
+source scripts/lib/local_env.sh
 set +a
 # Lambda sets no endpoint: only the load runs below point the SDKs at moto.
 unset AWS_ENDPOINT_URL QUEUE_URL

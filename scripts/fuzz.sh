@@ -11,8 +11,8 @@
 # flags. Our code forbids `unsafe`, so a sanitizer mostly checks the C and `unsafe` code of
 # dependencies; it needs nightly (`-Zsanitizer`). cargo-fuzz itself is installed, pinned, into
 # .local/ on first use. Seeds: the samples under events/ and the saved inputs under
-# shared/tests/data/fuzz/ (which `cargo test` replays). What the fuzzer adds stays in fuzz/corpus,
-# failing inputs in fuzz/artifacts, logs in fuzz/logs; none of them is committed.
+# shared/core/tests/data/fuzz/ (which `cargo test` replays). What the fuzzer adds stays in
+# fuzz/corpus, failing inputs in fuzz/artifacts, logs in fuzz/logs; none of them is committed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,7 +64,7 @@ for target in "${targets[@]}"; do
   log=fuzz/logs/$target.log
   mkdir -p "$corpus" "$artifacts"
   seeds=()
-  for dir in "shared/tests/data/fuzz/$target" $(seeds_of "$target"); do
+  for dir in "shared/core/tests/data/fuzz/$target" $(seeds_of "$target"); do
     [ -d "$dir" ] && seeds+=("$dir")
   done
 

@@ -36,7 +36,7 @@ FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:{}"
 
 
 def sqs_event(messages):
-    """The SQS event the event source mapping delivers (the shape of `shared::sender::sqs_event`)."""
+    """The SQS event the event source mapping delivers (the shape of `webhook_tools::sender::sqs_event`)."""
     return {
         "Records": [
             {
@@ -61,7 +61,7 @@ def sqs_event(messages):
 
 
 def function_url_event(path, headers, body, request_id):
-    """A function-URL event, payload format 2.0 (the shape of `shared::sender::function_url_event`)."""
+    """A function-URL event, payload format 2.0 (the shape of `webhook_tools::sender::function_url_event`)."""
     return {
         "version": "2.0",
         "routeKey": "$default",

@@ -2,24 +2,34 @@
 //!
 //! Every command reads its settings from environment variables with the names the Lambdas use
 //! (`EVENTS_TABLE`, `ITEMS_TABLE`, `QUEUE_URL`, `SOURCE_*`), so it works against AWS as it is and
-//! against the local stack once `local.env` is loaded (the `make` targets do that). The logic lives
-//! in `shared`; this binary parses arguments and prints.
+//! against the local stack once `local.env` is loaded (the `make` targets do that). The receiver's
+//! logic lives in the library crates (`webhook_core`, `webhook_aws`, `webhook_tools`); the on-call
+//! logic (listing stored events, the replay and dead-letter rules) in this binary's `events`,
+//! `replay` and `dlq` modules; the rest parses arguments and prints.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
-use shared::config::{Env, ProcessEnv, builtin_source, source_prefix};
-use shared::consumer::QueueRecord;
-use shared::envelope::EnvelopeMeta;
-use shared::event::{Event, PayloadKind};
-use shared::items::{ItemsTable, item_pk, verification_pk};
-use shared::poller::Poller;
-use shared::{key, provision, sender};
+use webhook_aws::ItemsTable;
+use webhook_aws::items_table::record_pk;
+use webhook_core::config::{Env, ProcessEnv, Scheme, source_prefix, source_sender};
+use webhook_core::consumer::QueueRecord;
+use webhook_core::envelope::EnvelopeMeta;
+use webhook_core::ports::{RecordId, RecordsStore};
+use webhook_core::senders::cr3dentials::Cr3dentials;
+use webhook_core::senders::legitmark::Legitmark;
+use webhook_core::senders::{self, Payload, Sender};
+use webhook_tools::poller::Poller;
+use webhook_tools::{provision, sender};
 
+mod dlq;
+mod events;
 mod operate;
+mod replay;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -119,6 +129,22 @@ pub(crate) fn var(name: &str) -> Result<String, Failure> {
         .var(name)
         .filter(|v| !v.trim().is_empty())
         .ok_or_else(|| format!("{name} is not set").into())
+}
+
+/// The sender whose payloads `source` sends and how its deliveries are signed, as the ingress
+/// would configure it.
+fn configured_sender(source: &str) -> Result<(Arc<dyn Payload>, Scheme), Failure> {
+    let registry = senders::builtin();
+    source_sender(&ProcessEnv, &registry, source).ok_or_else(|| {
+        let prefix = source_prefix(source);
+        let known: Vec<&str> = registry.names().collect();
+        format!(
+            "no sender for source {source}: set {prefix}PAYLOAD (one of {}) and {prefix}SCHEME \
+             (standard-webhooks or hex-hmac)",
+            known.join(", ")
+        )
+        .into()
+    })
 }
 
 fn now_s() -> i64 {
@@ -242,21 +268,21 @@ fn signed_headers(
             .unwrap_or_default()
             .to_owned()
     };
-    let scheme = ProcessEnv
-        .var(&format!("{prefix}SCHEME"))
-        .or_else(|| builtin_source(source).map(|(scheme, _)| scheme.to_owned()))
-        .ok_or_else(|| format!("{prefix}SCHEME is not set"))?;
-    let headers = if scheme == "hex-hmac" {
-        let name = ProcessEnv.var(&format!("{prefix}AUTH_HEADER_NAME"));
-        let value = ProcessEnv.var(&format!("{prefix}AUTH_HEADER_VALUE"));
-        let static_header = name.as_deref().zip(value.as_deref());
-        sender::cr3dentials_headers(
-            secret.lines().next().unwrap_or_default(),
-            static_header,
-            body,
-        )?
-    } else {
-        sender::legitmark_headers(&first(&secret), message_id, now_s(), body)?
+    let (_, scheme) = configured_sender(source)?;
+    let headers = match scheme {
+        Scheme::HexHmac => {
+            let name = ProcessEnv.var(&format!("{prefix}AUTH_HEADER_NAME"));
+            let value = ProcessEnv.var(&format!("{prefix}AUTH_HEADER_VALUE"));
+            let static_header = name.as_deref().zip(value.as_deref());
+            sender::cr3dentials_headers(
+                secret.lines().next().unwrap_or_default(),
+                static_header,
+                body,
+            )?
+        }
+        Scheme::StandardWebhooks => {
+            sender::legitmark_headers(&first(&secret), message_id, now_s(), body)?
+        }
     };
     Ok(headers)
 }
@@ -299,21 +325,25 @@ async fn send(
 async fn show(id: &str, verification: bool) -> Result<(), Failure> {
     let aws = aws_config::load_from_env().await;
     let items = ItemsTable::from_sdk_config(&aws, var("ITEMS_TABLE")?);
-    let pk = if verification {
-        verification_pk(id)
-    } else {
-        item_pk(id)
+    let record_id = RecordId {
+        kind: if verification {
+            Cr3dentials::RECORD_KIND
+        } else {
+            Legitmark::RECORD_KIND
+        },
+        subject: id,
     };
-    let record = items.load::<Value>(&pk).await?.map(|(record, _)| record);
+    let record = items.load(record_id).await?;
     let notifications: Vec<Value> = items
-        .notifications(&pk)
+        .notifications(record_id)
         .await?
         .into_iter()
-        .map(|n| json!({ "kind": n.notification.kind(), "message": n.notification.message(), "event_key": n.event_key }))
+        .map(|n| json!({ "kind": n.notification.kind, "message": n.notification.message, "event_key": n.event_key }))
         .collect();
     let Some(record) = record else {
-        return Err(format!("nothing recorded for {pk}").into());
+        return Err(format!("nothing recorded for {}", record_pk(record_id)).into());
     };
+    let record: Value = serde_json::from_str(&record.json)?;
     println!(
         "{}",
         serde_json::to_string_pretty(&json!({ "record": record, "notifications": notifications }))?
@@ -370,11 +400,19 @@ fn resign(dir: &Path) -> Result<(), Failure> {
         )?;
 
         // The consumer's input: the envelope the ingress would enqueue for this delivery.
-        let kind: PayloadKind = source.parse()?;
-        if let Ok(parsed) = Event::parse(kind, &body) {
-            let id = (kind == PayloadKind::Legitmark).then_some(message_id.as_str());
-            let key = key::for_event(id, &parsed);
-            let meta = EnvelopeMeta::for_event(&source, key.as_str(), &parsed, id, now_s() * 1000);
+        let (payload, scheme) = configured_sender(&source)?;
+        if let Ok(parsed) = payload.parse(&body) {
+            // Only Standard Webhooks deliveries carry a message id (the signed svix-id header).
+            let id = (scheme == Scheme::StandardWebhooks).then_some(message_id.as_str());
+            let key = parsed.key(id);
+            let meta = EnvelopeMeta::for_event(
+                &source,
+                key.as_str(),
+                payload.as_ref(),
+                parsed.as_ref(),
+                id,
+                now_s() * 1000,
+            );
             let envelope = meta.encode(std::str::from_utf8(&body)?)?;
             match batches.iter_mut().find(|(s, _)| *s == source) {
                 Some((_, records)) => records.push((format!("sqs-{stem}"), envelope)),

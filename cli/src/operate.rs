@@ -1,24 +1,30 @@
 //! The on-call commands: list and show stored events, replay them, inspect and redrive the
-//! dead-letter queue. The rules (what is replayable, what is poison) live in `shared::replay` and
-//! `shared::dlq`; this module selects, prints and reports progress.
+//! dead-letter queue. The listing lives in `crate::events` and the rules (what is replayable, what
+//! is poison) in `crate::replay` and `crate::dlq`; this module selects, prints and reports
+//! progress.
 //!
 //! Every command that changes something prints its plan and changes nothing unless `--execute`
 //! is given. `--json` prints one JSON document for scripts and tests.
+
+use std::sync::Arc;
 
 use base64::Engine;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use shared::config::{Env, ProcessEnv, builtin_source, source_prefix};
-use shared::dlq::{DeadLetter, DeadLetterQueue, Verdict};
-use shared::event::PayloadKind;
-use shared::items::{ItemsTable, item_pk, verification_pk};
-use shared::queue::EventQueue;
-use shared::replay::{self, Plan};
-use shared::store::{EventFilter, EventRecord, EventStatus, EventsTable};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use webhook_aws::events_table::EventRecord;
+use webhook_aws::{EventQueue, EventsTable, ItemsTable};
+use webhook_core::config::{ProcessEnv, source_sender};
+use webhook_core::ports::{EventStatus, RecordId, RecordsStore};
+use webhook_core::senders::cr3dentials::Cr3dentials;
+use webhook_core::senders::legitmark::Legitmark;
+use webhook_core::senders::{self, Payload, Sender};
 
+use crate::dlq::{DeadLetter, DeadLetterQueue, Verdict};
+use crate::events::{self, EventFilter};
+use crate::replay::{self, Plan};
 use crate::{Failure, var};
 
 /// How long a DLQ pass keeps the messages it read invisible to others.
@@ -93,17 +99,17 @@ impl Select {
         }
     }
 
-    /// The subject filter cannot tell an item from a session of the same id; the source's
-    /// payload kind can.
+    /// The subject filter cannot tell an item from a session of the same id; the record kind of
+    /// the source's sender can.
     fn admits(&self, record: &EventRecord) -> bool {
         let wanted = if self.item.is_some() {
-            PayloadKind::Legitmark
+            Legitmark::RECORD_KIND
         } else if self.verification.is_some() {
-            PayloadKind::Cr3dentials
+            Cr3dentials::RECORD_KIND
         } else {
             return true;
         };
-        payload_kind(&record.source) == Some(wanted)
+        sender_of(&record.source).is_some_and(|payload| payload.record_kind() == wanted)
     }
 }
 
@@ -199,16 +205,20 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-/// The payload schema of a source, as the ingress would configure it.
-fn payload_kind(source: &str) -> Option<PayloadKind> {
-    ProcessEnv
-        .var(&format!("{}PAYLOAD", source_prefix(source)))
-        .and_then(|kind| kind.parse().ok())
-        .or_else(|| builtin_source(source).map(|(_, kind)| kind))
+/// The sender whose payloads a source sends, as the ingress would configure it.
+fn sender_of(source: &str) -> Option<Arc<dyn Payload>> {
+    source_sender(&ProcessEnv, &senders::builtin(), source).map(|(payload, _)| payload)
 }
 
-fn events_table(aws: &aws_config::SdkConfig) -> Result<EventsTable, Failure> {
-    Ok(EventsTable::from_sdk_config(aws, var("EVENTS_TABLE")?))
+/// The events table, and a client for the listing's Scan.
+fn events_table(
+    aws: &aws_config::SdkConfig,
+) -> Result<(EventsTable, aws_sdk_dynamodb::Client), Failure> {
+    let client = aws_sdk_dynamodb::Client::new(aws);
+    Ok((
+        EventsTable::new(client.clone(), var("EVENTS_TABLE")?),
+        client,
+    ))
 }
 
 fn summary(record: &EventRecord) -> Value {
@@ -268,15 +278,14 @@ fn progress(len: usize, verb: &'static str) -> ProgressBar {
 /// Runs `webhookctl events ...`.
 pub async fn events(command: EventsCommand) -> Result<(), Failure> {
     let aws = aws_config::load_from_env().await;
-    let table = events_table(&aws)?;
+    let (table, dynamo) = events_table(&aws)?;
     match command {
         EventsCommand::List {
             select,
             limit,
             json,
         } => {
-            let records: Vec<EventRecord> = table
-                .list(&select.filter())
+            let records: Vec<EventRecord> = events::list(&dynamo, table.name(), &select.filter())
                 .await?
                 .into_iter()
                 .filter(|r| select.admits(r))
@@ -349,14 +358,17 @@ async fn detail(record: &EventRecord, items: &ItemsTable) -> Result<Value, Failu
             json!({ "at": rfc3339(at), "what": record.status.as_str().to_ascii_lowercase() }),
         );
     }
-    let pk = match (payload_kind(&record.source), record.subject.as_deref()) {
-        (Some(PayloadKind::Legitmark), Some(subject)) => Some(item_pk(subject)),
-        (Some(PayloadKind::Cr3dentials), Some(subject)) => Some(verification_pk(subject)),
-        _ => None,
-    };
+    // Where the consumer keeps what it made of the event's subject.
+    let id = sender_of(&record.source)
+        .zip(record.subject.as_deref())
+        .map(|(payload, subject)| RecordId {
+            kind: payload.record_kind(),
+            subject,
+        });
     let (mut timeline, mut notifications) = (Vec::new(), Vec::new());
-    if let Some(pk) = &pk {
-        if let Some((stored, _)) = items.load::<Value>(pk).await? {
+    if let Some(id) = id {
+        if let Some(stored) = items.load(id).await? {
+            let stored: Value = serde_json::from_str(&stored.json)?;
             timeline = stored["timeline"]
                 .as_array()
                 .map(|entries| {
@@ -369,11 +381,11 @@ async fn detail(record: &EventRecord, items: &ItemsTable) -> Result<Value, Failu
                 .unwrap_or_default();
         }
         notifications = items
-            .notifications(pk)
+            .notifications(id)
             .await?
             .into_iter()
             .filter(|n| n.event_key == record.key)
-            .map(|n| json!({ "kind": n.notification.kind(), "message": n.notification.message() }))
+            .map(|n| json!({ "kind": n.notification.kind, "message": n.notification.message }))
             .collect();
     }
     let mut detail = summary(record);
@@ -456,12 +468,12 @@ pub async fn replay(args: ReplayArgs) -> Result<(), Failure> {
         );
     }
     let aws = aws_config::load_from_env().await;
-    let table = events_table(&aws)?;
+    let (table, dynamo) = events_table(&aws)?;
 
     let mut records = Vec::new();
     if args.keys.is_empty() {
         // Listings leave bodies out; a replay needs them.
-        for listed in table.list(&args.select.filter()).await? {
+        for listed in events::list(&dynamo, table.name(), &args.select.filter()).await? {
             if args.select.admits(&listed) {
                 records.extend(table.record(&listed.source, &listed.key).await?);
             }
@@ -484,7 +496,7 @@ pub async fn replay(args: ReplayArgs) -> Result<(), Failure> {
         .map(|record| {
             let plan = replay::plan(
                 &record,
-                payload_kind(&record.source),
+                sender_of(&record.source).as_deref(),
                 args.include_processed,
                 now,
             );
@@ -498,11 +510,11 @@ pub async fn replay(args: ReplayArgs) -> Result<(), Failure> {
         let queue = EventQueue::from_sdk_config(&aws, var("QUEUE_URL")?);
         let bar = progress(to_send, "replaying");
         for (n, (record, plan)) in planned.iter().enumerate() {
-            let Some(kind) = payload_kind(&record.source).filter(|_| plan.is_replay()) else {
+            let Some(payload) = sender_of(&record.source).filter(|_| plan.is_replay()) else {
                 continue;
             };
             sent[n] = Some(
-                replay::replay(&queue, record, kind)
+                replay::replay(&queue, record, payload.as_ref())
                     .await
                     .map_err(|e| e.to_string()),
             );

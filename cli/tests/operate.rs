@@ -8,24 +8,32 @@ use std::process::Command;
 use std::sync::Arc;
 
 use serde_json::Value;
-use shared::consumer::Consumer;
-use shared::envelope::EnvelopeMeta;
-use shared::event::{Event, PayloadKind};
-use shared::headers::Headers;
-use shared::ingress::{Clock, Ingress, IngressRequest, RequestBody};
-use shared::items::{ItemsTable, item_pk};
-use shared::poller::Poller;
-use shared::queue::EventQueue;
-use shared::store::EventsTable;
-use shared::testkit::{self, Stack};
+use webhook_aws::{EventQueue, EventsTable, ItemsTable};
+use webhook_core::clock::Clock;
+use webhook_core::consumer::Consumer;
+use webhook_core::envelope::EnvelopeMeta;
+use webhook_core::headers::Headers;
+use webhook_core::ingress::{Ingress, IngressRequest, RequestBody};
+use webhook_core::ports::{RecordId, RecordsStore};
+use webhook_core::senders;
+use webhook_tools::poller::Poller;
+use webhook_tools::testkit::{self, Stack};
 
 /// 2026-09-21T14:13:20Z; deliveries are placed in time relative to it.
 const T0_MS: i64 = 1_790_000_000_000;
 const HOUR_MS: i64 = 3_600_000;
 
+/// Where the consumer keeps what it made of the item `subject`.
+fn item(subject: &str) -> RecordId<'_> {
+    RecordId {
+        kind: "item",
+        subject,
+    }
+}
+
 struct World {
     stack: Stack,
-    consumer: Consumer,
+    consumer: Consumer<EventsTable, ItemsTable>,
     items: ItemsTable,
 }
 
@@ -121,12 +129,16 @@ impl World {
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
     }
 
-    async fn notification_count(&self, item: &str) -> usize {
-        self.items
-            .notifications(&item_pk(item))
+    async fn notification_count(&self, subject: &str) -> usize {
+        self.items.notifications(item(subject)).await.unwrap().len()
+    }
+
+    /// The stored record of the item `subject`, if any.
+    async fn record(&self, subject: &str) -> Option<Value> {
+        RecordsStore::load(&self.items, item(subject))
             .await
             .unwrap()
-            .len()
+            .map(|stored| serde_json::from_str(&stored.json).unwrap())
     }
 }
 
@@ -283,7 +295,7 @@ async fn replay_is_a_dry_run_until_executed_and_keeps_the_original_key() {
 async fn replaying_applied_events_changes_nothing() {
     let world = seeded().await;
     world.consume().await;
-    let record_before = world.items.load::<Value>(&item_pk("item-10042")).await;
+    let record_before = world.record("item-10042").await;
     let notifications_before = world.notification_count("item-10042").await;
 
     let done = world.json(&[
@@ -297,11 +309,9 @@ async fn replaying_applied_events_changes_nothing() {
 
     assert_eq!(done["replayed"], 3);
     assert_eq!(applied, 3, "the replays reached the consumer");
-    let record_after = world.items.load::<Value>(&item_pk("item-10042")).await;
-    assert_eq!(
-        record_after.unwrap().unwrap().0,
-        record_before.unwrap().unwrap().0
-    );
+    let record_after = world.record("item-10042").await;
+    assert!(record_before.is_some());
+    assert_eq!(record_after, record_before);
     assert_eq!(
         world.notification_count("item-10042").await,
         notifications_before
@@ -345,10 +355,19 @@ async fn replay_refuses_to_guess_what_to_send() {
 /// An envelope as the ingress would have enqueued it.
 fn envelope(sample: &str, key: &str) -> String {
     let body = testkit::payload(sample);
-    let event = Event::parse(PayloadKind::Legitmark, &body).unwrap();
-    EnvelopeMeta::for_event("legitmark", key, &event, Some("msg_dlq"), T0_MS)
-        .encode(std::str::from_utf8(&body).unwrap())
-        .unwrap()
+    let registry = senders::builtin();
+    let payload = registry.get("legitmark").unwrap();
+    let event = payload.parse(&body).unwrap();
+    EnvelopeMeta::for_event(
+        "legitmark",
+        key,
+        payload.as_ref(),
+        event.as_ref(),
+        Some("msg_dlq"),
+        T0_MS,
+    )
+    .encode(std::str::from_utf8(&body).unwrap())
+    .unwrap()
 }
 
 async fn send(world: &World, url: &str, body: &str) {
@@ -413,8 +432,7 @@ async fn dlq_redrive_moves_back_only_what_can_succeed() {
     let done = world.json(&["dlq", "redrive", "--execute"]);
     assert_eq!(done["moved"], 1);
     assert_eq!(world.consume().await, 1, "the redriven event was applied");
-    let item = world.items.load::<Value>(&item_pk("item-10042")).await;
-    assert!(item.unwrap().is_some());
+    assert!(world.record("item-10042").await.is_some());
     let left = world.json(&["dlq", "inspect"]);
     assert_eq!(left["messages"].as_array().unwrap().len(), 1);
     assert_eq!(left["messages"][0]["verdict"], "poison");

@@ -12,11 +12,10 @@ use std::sync::OnceLock;
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use shared::config::IngressConfig;
-use shared::event::Event;
-use shared::headers::Headers;
-use shared::ingress::{Outcome, RequestBody, decode_body, route};
-use shared::key;
+use webhook_core::config::IngressConfig;
+use webhook_core::headers::Headers;
+use webhook_core::ingress::{Outcome, RequestBody, decode_body, route};
+use webhook_core::key;
 
 /// The local configuration, whose dev-only secrets signed the samples under `events/requests`.
 const LOCAL_ENV: &str = include_str!("../../local.env");
@@ -69,9 +68,9 @@ pub fn run(data: &[u8]) -> String {
         Ok(verified) => verified,
         Err(err) => return format!("{:?}: {err:?}", Outcome::Rejected(err.class())),
     };
-    match Event::parse(source.payload, &body) {
+    match source.payload.parse(&body) {
         Ok(event) => {
-            let _ = key::for_event(verified.message_id, &event);
+            let _ = event.key(verified.message_id);
             format!("accepted {} {}", source.name, event.event_type())
         }
         Err(_) => {

@@ -9,8 +9,8 @@
 use arbitrary::{Arbitrary, Unstructured};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use shared::headers::Headers;
-use shared::verify::{HexHmac, SigningKey, StaticHeader, VerifyError, sign_hex};
+use webhook_core::headers::Headers;
+use webhook_core::verify::{HexHmac, SigningKey, StaticHeader, VerifyError, sign_hex};
 
 const SIGNATURE_HEADER: &str = "x-webhook-signature";
 const MAX_KEYS: usize = 3;

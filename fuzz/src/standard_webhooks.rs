@@ -10,8 +10,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use shared::headers::Headers;
-use shared::verify::{SigningKey, StandardWebhooks, VerifyError, sign_standard};
+use webhook_core::headers::Headers;
+use webhook_core::verify::{SigningKey, StandardWebhooks, VerifyError, sign_standard};
 
 const TOLERANCE_SECS: i64 = 300;
 /// Most generated clocks sit near this instant, so generated timestamps land inside the window.

@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use shared::config::{Env, ProcessEnv};
-use shared::provision;
+use webhook_core::config::{Env, ProcessEnv};
 use webhook_load::driver::{RunConfig, run};
 use webhook_load::proxy::{FaultRates, Proxy};
 use webhook_load::senders::{RetryPolicy, Secrets};
 use webhook_load::snapshot::Tables;
 use webhook_load::workload::Spec;
+use webhook_tools::provision;
 
 #[derive(Debug, Parser)]
 #[command(

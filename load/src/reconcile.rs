@@ -10,9 +10,10 @@
 //!   event with no entry. **Double-applied**: a genuine event with more than one entry, or more
 //!   than one notification.
 //! - Every genuine event must also be marked `PROCESSED` in the events table, every record must
-//!   equal the record the pure domain code (`shared::process`) builds from the same events in the
-//!   order they happened, every notification must be the one its own event calls for, and the
-//!   event that ends up current must have notified if it calls for a notification.
+//!   equal the record the pure domain code (each sender's rules, reached through the sender
+//!   registry of `webhook_core::senders` as the consumer reaches them) builds from the same events
+//!   in the order they happened, every notification must be the one its own event calls for, and
+//!   the event that ends up current must have notified if it calls for a notification.
 //! - Forged deliveries must all end in a 401, and nothing of them may be stored.
 //! - Every genuine delivery must end in a 2xx.
 //!
@@ -21,45 +22,58 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use shared::event::{Event as ParsedEvent, PayloadKind};
-use shared::items::{item_pk, verification_pk};
-use shared::process::{
-    Disposition, ItemRecord, Notification, VerificationRecord, apply_cr3dentials, apply_legitmark,
-};
-use shared::store::event_pk;
+use serde::Deserialize;
+use serde_json::Value;
+use webhook_aws::events_table::event_pk;
+use webhook_aws::items_table::record_pk;
+use webhook_core::ports::RecordId;
+use webhook_core::senders::{Decision, Notification, Registry, builtin};
+use webhook_core::timeline::{Disposition, TimelineEntry};
 
 use crate::senders::{Answer, DeliveryReport};
-use crate::workload::{DeliveryKind, Workload};
+use crate::workload::{DeliveryKind, Source, Workload};
 
 /// What the tables and the dead-letter queue hold after the run.
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
     /// Events-table status by partition key (`{source}#{key}`).
     pub events: HashMap<String, String>,
-    /// Item records by partition key (`item#...`).
-    pub items: HashMap<String, ItemRecord>,
-    /// Verification records by partition key (`verification#...`).
-    pub verifications: HashMap<String, VerificationRecord>,
+    /// Every sender's records by partition key (`item#...`, `verification#...`).
+    pub records: HashMap<String, Record>,
     /// Every notification: entity partition key, event key, notification.
     pub notifications: Vec<(String, String, Notification)>,
     /// Messages in the dead-letter queue.
     pub dlq_messages: u64,
 }
 
-/// A record as the reconciliation compares it.
+/// A record as the reconciliation compares it, whatever its sender: the record's JSON as a value
+/// (two records are equal when their fields are, however the text is laid out) and the keys of
+/// its timeline, in order.
 #[derive(Debug, Clone, PartialEq)]
-enum Record {
-    Item(Box<ItemRecord>),
-    Verification(Box<VerificationRecord>),
+pub struct Record {
+    value: Value,
+    timeline: Vec<String>,
+}
+
+/// The part of every sender's record the reconciliation reads.
+#[derive(Deserialize)]
+struct Timelined {
+    timeline: Vec<TimelineEntry>,
 }
 
 impl Record {
+    /// Reads a record as the consumer writes it: a sender's record, with its timeline.
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        let value: Value = serde_json::from_str(json)?;
+        let Timelined { timeline } = Timelined::deserialize(&value)?;
+        Ok(Self {
+            value,
+            timeline: timeline.into_iter().map(|entry| entry.key).collect(),
+        })
+    }
+
     fn timeline_keys(&self) -> Vec<&str> {
-        let timeline = match self {
-            Self::Item(r) => &r.timeline,
-            Self::Verification(r) => &r.timeline,
-        };
-        timeline.iter().map(|e| e.key.as_str()).collect()
+        self.timeline.iter().map(String::as_str).collect()
     }
 }
 
@@ -210,49 +224,47 @@ impl Tally {
     }
 }
 
-fn entity_pk(source: PayloadKind, subject: &str) -> String {
-    match source {
-        PayloadKind::Legitmark => item_pk(subject),
-        PayloadKind::Cr3dentials => verification_pk(subject),
+fn entity_pk(source: Source, subject: &str) -> String {
+    record_pk(RecordId {
+        kind: source.record_kind(),
+        subject,
+    })
+}
+
+/// Applies an event to the record `current` (JSON) as the consumer does, through the sender's
+/// entry in `registry`: the change to write (the record, the notification and the disposition),
+/// or [`Decision::AlreadyApplied`] when the record holds the event already. `None` for a body that
+/// does not parse, which the workload never generates.
+fn apply_one(
+    registry: &Registry,
+    current: Option<&str>,
+    source: Source,
+    body: &[u8],
+    key: &str,
+) -> Option<Decision> {
+    let event = registry.get(source.name())?.parse(body).ok()?;
+    event.apply(current, key).ok()
+}
+
+/// The notification an event calls for whenever it notifies at all: the one it sends applied to
+/// no record (everything is news to an empty record).
+fn own_notification(
+    registry: &Registry,
+    source: Source,
+    body: &[u8],
+    key: &str,
+) -> Option<Notification> {
+    match apply_one(registry, None, source, body, key)? {
+        Decision::Apply(change) => change.notification,
+        Decision::AlreadyApplied => None,
     }
 }
 
-/// Applies an event to `current` as the consumer does: the record, the notification and the
-/// disposition. Applied to no record, the notification is the one the event calls for whenever it
-/// notifies at all (everything is news to an empty record). `None` for a body that does not parse,
-/// which the workload never generates.
-fn apply_one(
-    current: Option<Record>,
-    source: PayloadKind,
-    body: &[u8],
-    key: &str,
-) -> Option<(Record, Option<Notification>, Disposition)> {
-    match (ParsedEvent::parse(source, body).ok()?, current) {
-        (ParsedEvent::Legitmark(event), current) => {
-            let current = match current {
-                Some(Record::Item(r)) => Some(*r),
-                _ => None,
-            };
-            let outcome = apply_legitmark(current, &event, key);
-            Some((
-                Record::Item(Box::new(outcome.record)),
-                outcome.notification,
-                outcome.disposition,
-            ))
-        }
-        (ParsedEvent::Cr3dentials(event), current) => {
-            let current = match current {
-                Some(Record::Verification(r)) => Some(*r),
-                _ => None,
-            };
-            let outcome = apply_cr3dentials(current, &event, key);
-            Some((
-                Record::Verification(Box::new(outcome.record)),
-                outcome.notification,
-                outcome.disposition,
-            ))
-        }
-    }
+/// Whether two notifications are the same: kind, message and the sender's notification, compared
+/// as values.
+fn same_notification(a: &Notification, b: &Notification) -> bool {
+    let value = |n: &Notification| serde_json::from_str::<Value>(&n.json).ok();
+    a.kind == b.kind && a.message == b.message && value(a).is_some() && value(a) == value(b)
 }
 
 /// Reconciles the run.
@@ -264,17 +276,8 @@ pub fn reconcile(workload: &Workload, reports: &[DeliveryReport], observed: &Obs
     };
     tally_deliveries(&mut tally, workload, reports);
 
-    let stored: HashMap<String, Record> = observed
-        .items
-        .iter()
-        .map(|(pk, r)| (pk.clone(), Record::Item(Box::new(r.clone()))))
-        .chain(
-            observed
-                .verifications
-                .iter()
-                .map(|(pk, r)| (pk.clone(), Record::Verification(Box::new(r.clone())))),
-        )
-        .collect();
+    let registry = builtin();
+    let stored = &observed.records;
     let mut notified: HashMap<(&str, &str), Vec<&Notification>> = HashMap::new();
     for (pk, key, notification) in &observed.notifications {
         notified.entry((pk, key)).or_default().push(notification);
@@ -288,22 +291,26 @@ pub fn reconcile(workload: &Workload, reports: &[DeliveryReport], observed: &Obs
         let record = stored.get(&pk);
         let timeline = record.map(Record::timeline_keys).unwrap_or_default();
 
-        let mut expected: Option<Record> = None;
+        // The expected record, as JSON.
+        let mut expected: Option<String> = None;
         let mut current_notification: Option<(&str, Notification)> = None;
         for &index in &entity.events {
             let event = &workload.events[index];
             tally.genuine_events += 1;
-            known_events.insert(event_pk(event.source.as_str(), &event.key));
+            known_events.insert(event_pk(event.source.name(), &event.key));
             known_entries.insert((pk.clone(), event.key.clone()));
+            let own = own_notification(&registry, event.source, &event.body, &event.key);
 
-            if let Some((next, _, disposition)) =
-                apply_one(expected.take(), event.source, &event.body, &event.key)
-            {
-                expected = Some(next);
-                if disposition == Disposition::Applied {
-                    current_notification = apply_one(None, event.source, &event.body, &event.key)
-                        .and_then(|(_, n, _)| n)
-                        .map(|n| (event.key.as_str(), n));
+            if let Some(Decision::Apply(change)) = apply_one(
+                &registry,
+                expected.as_deref(),
+                event.source,
+                &event.body,
+                &event.key,
+            ) {
+                expected = Some(change.record);
+                if change.disposition == Disposition::Applied {
+                    current_notification = own.clone().map(|n| (event.key.as_str(), n));
                 }
             }
 
@@ -330,7 +337,7 @@ pub fn reconcile(workload: &Workload, reports: &[DeliveryReport], observed: &Obs
             }
             let status = observed
                 .events
-                .get(&event_pk(event.source.as_str(), &event.key));
+                .get(&event_pk(event.source.name(), &event.key));
             if applied > 0 && status.map(String::as_str) != Some("PROCESSED") {
                 tally.not_marked_processed += 1;
                 tally.example(
@@ -339,10 +346,8 @@ pub fn reconcile(workload: &Workload, reports: &[DeliveryReport], observed: &Obs
                 );
             }
             if let Some(stored_notes) = notified.get(&(pk.as_str(), event.key.as_str())) {
-                let own =
-                    apply_one(None, event.source, &event.body, &event.key).and_then(|(_, n, _)| n);
                 for note in stored_notes {
-                    if own.as_ref() != Some(*note) {
+                    if !own.as_ref().is_some_and(|own| same_notification(own, note)) {
                         tally.wrong_notifications += 1;
                         tally.example("wrong notification", format!("{pk} {}", event.key));
                     }
@@ -350,6 +355,7 @@ pub fn reconcile(workload: &Workload, reports: &[DeliveryReport], observed: &Obs
             }
         }
 
+        let expected = expected.and_then(|json| Record::from_json(&json).ok());
         if record != expected.as_ref() {
             tally.state_mismatches += 1;
             tally.example("record differs", pk.clone());
@@ -366,7 +372,7 @@ pub fn reconcile(workload: &Workload, reports: &[DeliveryReport], observed: &Obs
         let pk = entity_pk(event.source, &event.subject);
         let in_table = observed
             .events
-            .contains_key(&event_pk(event.source.as_str(), &event.key));
+            .contains_key(&event_pk(event.source.name(), &event.key));
         let in_timeline = stored
             .get(&pk)
             .is_some_and(|r| r.timeline_keys().contains(&event.key.as_str()));
@@ -382,7 +388,7 @@ pub fn reconcile(workload: &Workload, reports: &[DeliveryReport], observed: &Obs
         .events
         .iter()
         .filter(|e| e.forgery.is_some())
-        .map(|e| event_pk(e.source.as_str(), &e.key))
+        .map(|e| event_pk(e.source.name(), &e.key))
         .collect();
     let forged_entries: HashSet<(String, String)> = workload
         .events
@@ -396,7 +402,7 @@ pub fn reconcile(workload: &Workload, reports: &[DeliveryReport], observed: &Obs
         .filter(|pk| !known_events.contains(*pk) && !forged_event_pks.contains(*pk))
         .map(|pk| format!("events table {pk}"))
         .collect();
-    for (pk, record) in &stored {
+    for (pk, record) in stored {
         for key in record.timeline_keys() {
             let entry = (pk.clone(), key.to_owned());
             if !known_entries.contains(&entry) && !forged_entries.contains(&entry) {
@@ -503,6 +509,9 @@ fn tally_deliveries(tally: &mut Tally, workload: &Workload, reports: &[DeliveryR
 mod tests {
     use std::path::Path;
 
+    use webhook_core::senders::Notify;
+    use webhook_core::senders::legitmark::{self, ItemRecord};
+
     use super::*;
     use crate::senders::Attempt;
     use crate::workload::{Spec, Templates, generate};
@@ -551,7 +560,8 @@ mod tests {
     /// The tables after a faultless run: every genuine event applied once, in schedule order
     /// (out of order), as the consumer would.
     fn observed(workload: &Workload) -> Observed {
-        let mut records: HashMap<String, Record> = HashMap::new();
+        let registry = builtin();
+        let mut records: HashMap<String, String> = HashMap::new();
         let mut observed = Observed::default();
         for delivery in &workload.schedule {
             let event = &workload.events[delivery.event];
@@ -559,34 +569,58 @@ mod tests {
                 continue;
             }
             let pk = entity_pk(event.source, &event.subject);
-            let (record, notification, _) =
-                apply_one(records.remove(&pk), event.source, &event.body, &event.key).unwrap();
-            records.insert(pk.clone(), record);
-            if let Some(notification) = notification {
+            let current = records.get(&pk).map(String::as_str);
+            let Some(Decision::Apply(change)) =
+                apply_one(&registry, current, event.source, &event.body, &event.key)
+            else {
+                panic!("{pk} {} not applied", event.key);
+            };
+            records.insert(pk.clone(), change.record);
+            if let Some(notification) = change.notification {
                 observed
                     .notifications
                     .push((pk, event.key.clone(), notification));
             }
             observed.events.insert(
-                event_pk(event.source.as_str(), &event.key),
+                event_pk(event.source.name(), &event.key),
                 "PROCESSED".to_owned(),
             );
         }
-        for (pk, record) in records {
-            match record {
-                Record::Item(r) => observed.items.insert(pk, *r).is_none(),
-                Record::Verification(r) => observed.verifications.insert(pk, *r).is_none(),
-            };
-        }
+        observed.records = records
+            .into_iter()
+            .map(|(pk, json)| (pk, Record::from_json(&json).unwrap()))
+            .collect();
         observed
     }
 
-    fn some_item(observed: &mut Observed) -> &mut ItemRecord {
-        observed
-            .items
-            .values_mut()
-            .find(|r| r.timeline.len() > 2)
-            .unwrap()
+    fn item(record: &Record) -> ItemRecord {
+        serde_json::from_value(record.value.clone()).unwrap()
+    }
+
+    fn is_item(pk: &str) -> bool {
+        pk.starts_with(&entity_pk(Source::Legitmark, ""))
+    }
+
+    /// Changes an item record with a few timeline entries as `edit` says.
+    fn edit_some_item(observed: &mut Observed, edit: impl FnOnce(&mut ItemRecord)) {
+        let record = observed
+            .records
+            .iter_mut()
+            .find(|(pk, r)| is_item(pk) && r.timeline.len() > 2)
+            .map(|(_, r)| r)
+            .unwrap();
+        let mut changed = item(record);
+        edit(&mut changed);
+        *record = Record::from_json(&serde_json::to_string(&changed).unwrap()).unwrap();
+    }
+
+    /// A Legitmark notification as the items table stores it.
+    fn stored(notification: &legitmark::Notification) -> Notification {
+        Notification {
+            kind: notification.kind().to_owned(),
+            message: notification.message(),
+            json: serde_json::to_string(notification).unwrap(),
+        }
     }
 
     #[test]
@@ -612,11 +646,14 @@ mod tests {
     fn a_missing_timeline_entry_is_lost_and_a_repeated_one_double_applied() {
         let workload = workload();
         let mut lost = observed(&workload);
-        some_item(&mut lost).timeline.pop();
+        edit_some_item(&mut lost, |record| {
+            record.timeline.pop();
+        });
         let mut doubled = observed(&workload);
-        let record = some_item(&mut doubled);
-        let entry = record.timeline[0].clone();
-        record.timeline.push(entry);
+        edit_some_item(&mut doubled, |record| {
+            let entry = record.timeline[0].clone();
+            record.timeline.push(entry);
+        });
 
         let lost = reconcile(&workload, &reports(&workload), &lost);
         let doubled = reconcile(&workload, &reports(&workload), &doubled);
@@ -645,13 +682,14 @@ mod tests {
         let workload = workload();
         let mut wrong = observed(&workload);
         let (pk, _, _) = wrong.notifications[0].clone();
-        wrong.notifications[0].2 = Notification::AuthenticatorAssigned { item_id: pk };
+        wrong.notifications[0].2 =
+            stored(&legitmark::Notification::AuthenticatorAssigned { item_id: pk });
         let mut missing = observed(&workload);
         // An item with a verdict: the event that set it is current and always notifies.
         let pk = missing
-            .items
+            .records
             .iter()
-            .find(|(_, r)| r.verdict.is_some())
+            .find(|(pk, r)| is_item(pk) && item(r).verdict.is_some())
             .map(|(pk, _)| pk.clone())
             .unwrap();
         missing.notifications.retain(|(p, _, _)| *p != pk);
@@ -676,7 +714,7 @@ mod tests {
         let pk = pk.clone();
         *status = "ENQUEUED".to_owned();
         observed.events.insert(
-            event_pk(forged.source.as_str(), &forged.key),
+            event_pk(forged.source.name(), &forged.key),
             "ENQUEUED".to_owned(),
         );
         observed

@@ -12,11 +12,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use shared::config::{Env, source_prefix};
-use shared::event::PayloadKind;
-use shared::sender;
+use webhook_core::config::{Env, source_prefix};
+use webhook_tools::sender;
 
-use crate::workload::{DeliveryKind, Forgery, Workload};
+use crate::workload::{DeliveryKind, Forgery, Source, Workload};
 
 /// A secret or client could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -59,12 +58,13 @@ impl Secrets {
                 .filter(|v| !v.trim().is_empty())
                 .ok_or(SendError::Missing(name))
         };
-        let legitmark = var(format!("{}SECRETS", source_prefix("legitmark")))?
+        let legitmark_prefix = source_prefix(Source::Legitmark.name());
+        let legitmark = var(format!("{legitmark_prefix}SECRETS"))?
             .split_whitespace()
             .next()
             .unwrap_or_default()
             .to_owned();
-        let cr3dentials_prefix = source_prefix("cr3dentials");
+        let cr3dentials_prefix = source_prefix(Source::Cr3dentials.name());
         let cr3dentials = var(format!("{cr3dentials_prefix}SECRETS"))?
             .lines()
             .next()
@@ -341,7 +341,7 @@ fn sign(
     forgery: Option<Forgery>,
 ) -> Vec<(String, String)> {
     let signed = match event.source {
-        PayloadKind::Legitmark => {
+        Source::Legitmark => {
             let id = event.message_id.as_deref().unwrap_or_default();
             match forgery {
                 Some(Forgery::Signature) => {
@@ -356,7 +356,7 @@ fn sign(
                 _ => sender::legitmark_headers(&secrets.legitmark, id, now_s(), &event.body),
             }
         }
-        PayloadKind::Cr3dentials => {
+        Source::Cr3dentials => {
             let header = secrets
                 .static_header
                 .as_ref()

@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
-use shared::process::Notification;
+use webhook_aws::events_table::{PK, STATUS};
+use webhook_aws::items_table::SK;
+use webhook_core::senders::Notification;
 
-use crate::reconcile::Observed;
+use crate::reconcile::{Observed, Record};
 
 /// A read failed.
 #[derive(Debug, thiserror::Error)]
@@ -175,36 +177,39 @@ impl Tables {
     pub async fn observe(&self) -> Result<Observed, SnapshotError> {
         let mut observed = Observed::default();
         for item in self.scan(&self.events_table).await? {
-            let pk = text(&item, "pk").unwrap_or_default();
-            let status = text(&item, "status").ok_or_else(|| SnapshotError::Malformed {
+            let pk = text(&item, PK).unwrap_or_default();
+            let status = text(&item, STATUS).ok_or_else(|| SnapshotError::Malformed {
                 table: self.events_table.clone(),
                 pk: pk.clone(),
-                attribute: "status",
+                attribute: STATUS,
             })?;
             observed.events.insert(pk, status);
         }
         for item in self.scan(&self.items_table).await? {
-            let pk = text(&item, "pk").unwrap_or_default();
-            let sk = text(&item, "sk").unwrap_or_default();
+            let pk = text(&item, PK).unwrap_or_default();
+            let sk = text(&item, SK).unwrap_or_default();
             let malformed = |attribute| SnapshotError::Malformed {
                 table: self.items_table.clone(),
                 pk: pk.clone(),
                 attribute,
             };
+            let attribute = |name| text(&item, name).ok_or_else(|| malformed(name));
             if sk == "record" {
-                let json = text(&item, "record").ok_or_else(|| malformed("record"))?;
-                if pk.starts_with("item#") {
-                    let record = serde_json::from_str(&json).map_err(|_| malformed("record"))?;
-                    observed.items.insert(pk.clone(), record);
-                } else {
-                    let record = serde_json::from_str(&json).map_err(|_| malformed("record"))?;
-                    observed.verifications.insert(pk.clone(), record);
-                }
+                let record =
+                    Record::from_json(&attribute("record")?).map_err(|_| malformed("record"))?;
+                observed.records.insert(pk.clone(), record);
             } else if sk.starts_with("notification#") {
-                let key = text(&item, "event_key").ok_or_else(|| malformed("event_key"))?;
-                let json = text(&item, "notification").ok_or_else(|| malformed("notification"))?;
-                let notification: Notification =
-                    serde_json::from_str(&json).map_err(|_| malformed("notification"))?;
+                let key = attribute("event_key")?;
+                let json = attribute("notification")?;
+                // The sender's own notification as JSON (tagged by its kind), as the consumer
+                // writes it; `reconcile` compares it by value.
+                serde_json::from_str::<serde_json::Value>(&json)
+                    .map_err(|_| malformed("notification"))?;
+                let notification = Notification {
+                    kind: attribute("kind")?,
+                    message: attribute("message")?,
+                    json,
+                };
                 observed.notifications.push((pk.clone(), key, notification));
             }
         }

@@ -3,9 +3,9 @@
 //! plus re-sent deliveries and forgeries, in one seeded, shuffled schedule.
 //!
 //! It owns what is sent and in which order, and each event's idempotency key as the ingress
-//! derives it (through `shared::key`), so that reconciliation can look every event up. It does not
-//! sign or send (`senders` does, at send time, as a real sender signs each attempt) and it does no
-//! I/O beyond reading the templates.
+//! derives it (through the sender registry, `webhook_core::senders`), so that reconciliation can
+//! look every event up. It does not sign or send (`senders` does, at send time, as a real sender
+//! signs each attempt) and it does no I/O beyond reading the templates.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
-use shared::event::{Event as ParsedEvent, PayloadKind};
-use shared::key;
 use time::{Duration, OffsetDateTime};
+use webhook_core::senders::cr3dentials::Cr3dentials;
+use webhook_core::senders::legitmark::Legitmark;
+use webhook_core::senders::{Registry, Sender, builtin};
 
 /// Reading the templates or building an event failed.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,43 @@ pub enum WorkloadError {
     /// A template the lifecycles need is missing.
     #[error("template {0} is missing")]
     MissingTemplate(String),
+    /// The library's sender registry lacks a sender the workload speaks for.
+    #[error("no sender named {0} is registered")]
+    UnknownSender(Source),
+}
+
+/// The senders the workload speaks for, each delivered to the source named after it (as the local
+/// configuration names them); the lifecycles, templates and signing here are each one's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// Legitmark item authentication.
+    Legitmark,
+    /// Cr3dentials verification sessions.
+    Cr3dentials,
+}
+
+impl Source {
+    /// The sender's name ([`Sender::NAME`]), which is also the source's name in URLs and keys.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Legitmark => Legitmark::NAME,
+            Self::Cr3dentials => Cr3dentials::NAME,
+        }
+    }
+
+    /// What the sender's records are ([`Sender::RECORD_KIND`]).
+    pub const fn record_kind(self) -> &'static str {
+        match self {
+            Self::Legitmark => Legitmark::RECORD_KIND,
+            Self::Cr3dentials => Cr3dentials::RECORD_KIND,
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The sample payloads, by source and file stem (e.g. `state_change_qc_pending`).
@@ -98,10 +136,10 @@ impl Templates {
         Ok(templates)
     }
 
-    fn get(&self, kind: PayloadKind, name: &str) -> Result<Value, WorkloadError> {
+    fn get(&self, kind: Source, name: &str) -> Result<Value, WorkloadError> {
         let map = match kind {
-            PayloadKind::Legitmark => &self.legitmark,
-            PayloadKind::Cr3dentials => &self.cr3dentials,
+            Source::Legitmark => &self.legitmark,
+            Source::Cr3dentials => &self.cr3dentials,
         };
         map.get(name)
             .cloned()
@@ -135,7 +173,7 @@ impl Forgery {
 #[derive(Debug, Clone)]
 pub struct Event {
     /// Which sender, and so which payload schema.
-    pub source: PayloadKind,
+    pub source: Source,
     /// The item id or session id it is about.
     pub subject: String,
     /// The Svix message id (Legitmark); Cr3dentials sends none.
@@ -154,7 +192,7 @@ pub struct Event {
 #[derive(Debug, Clone)]
 pub struct Entity {
     /// Its sender.
-    pub source: PayloadKind,
+    pub source: Source,
     /// The item id or session id.
     pub subject: String,
     /// Indices into [`Workload::events`].
@@ -348,6 +386,7 @@ pub fn generate(spec: &Spec, templates: &Templates) -> Result<Workload, Workload
     let (originals, duplicates, forged) = spec.split();
     let mut builder = Builder {
         templates,
+        registry: builtin(),
         seed: spec.seed,
         tag: format!("{:x}", spec.seed),
         events: Vec::new(),
@@ -414,6 +453,7 @@ pub fn generate(spec: &Spec, templates: &Templates) -> Result<Workload, Workload
 
 struct Builder<'t> {
     templates: &'t Templates,
+    registry: Registry,
     seed: u64,
     /// Goes into every id, so that runs with different seeds never share one.
     tag: String,
@@ -444,14 +484,14 @@ impl Builder<'_> {
         for template in steps {
             at += Duration::seconds(rng.random_range(60..7_200))
                 + Duration::milliseconds(rng.random_range(0..1_000));
-            let mut body = self.templates.get(PayloadKind::Legitmark, template)?;
+            let mut body = self.templates.get(Source::Legitmark, template)?;
             body["sr_uuid"] = json!(sr_uuid.to_string());
             body["reference_id"] = json!(reference_id);
             body["timestamp"] = json!(legitmark_time(at));
-            indices.push(self.push(PayloadKind::Legitmark, template, &subject, &body, None)?);
+            indices.push(self.push(Source::Legitmark, template, &subject, &body, None)?);
         }
         self.entities.push(Entity {
-            source: PayloadKind::Legitmark,
+            source: Source::Legitmark,
             subject,
             events: indices,
         });
@@ -474,7 +514,7 @@ impl Builder<'_> {
             at += Duration::seconds(rng.random_range(60..86_400));
             let body = self.session_body(template, session_id, &verification, at)?;
             indices.push(self.push(
-                PayloadKind::Cr3dentials,
+                Source::Cr3dentials,
                 template,
                 &session_id.to_string(),
                 &body,
@@ -482,7 +522,7 @@ impl Builder<'_> {
             )?);
         }
         self.entities.push(Entity {
-            source: PayloadKind::Cr3dentials,
+            source: Source::Cr3dentials,
             subject: session_id.to_string(),
             events: indices,
         });
@@ -496,7 +536,7 @@ impl Builder<'_> {
         verification: &str,
         at: OffsetDateTime,
     ) -> Result<Value, WorkloadError> {
-        let mut body = self.templates.get(PayloadKind::Cr3dentials, template)?;
+        let mut body = self.templates.get(Source::Cr3dentials, template)?;
         body["data"]["sessionId"] = json!(session_id);
         body["data"]["verificationId"] = json!(verification);
         let stamp = json!(cr3dentials_time(at));
@@ -527,7 +567,7 @@ impl Builder<'_> {
         let last = entity.events.last().map(|&i| &self.events[i]);
         let n = self.events.len();
         match source {
-            PayloadKind::Legitmark => {
+            Source::Legitmark => {
                 let forgery = if rng.random_bool(0.5) {
                     Forgery::Signature
                 } else {
@@ -543,19 +583,19 @@ impl Builder<'_> {
                     None => return Ok(()),
                 };
                 let template = "state_change_complete_rejected";
-                let mut forged = self.templates.get(PayloadKind::Legitmark, template)?;
+                let mut forged = self.templates.get(Source::Legitmark, template)?;
                 forged["sr_uuid"] = body["sr_uuid"].take();
                 forged["reference_id"] = body["reference_id"].take();
                 forged["timestamp"] = json!(legitmark_time(far_future(rng)));
                 self.push(
-                    PayloadKind::Legitmark,
+                    Source::Legitmark,
                     template,
                     &subject,
                     &forged,
                     Some(forgery),
                 )?;
             }
-            PayloadKind::Cr3dentials => {
+            Source::Cr3dentials => {
                 let forgery = if rng.random_bool(0.5) {
                     Forgery::Signature
                 } else {
@@ -567,7 +607,7 @@ impl Builder<'_> {
                 let body =
                     self.session_body(template, session_id, &verification, far_future(rng))?;
                 self.push(
-                    PayloadKind::Cr3dentials,
+                    Source::Cr3dentials,
                     template,
                     &subject,
                     &body,
@@ -580,7 +620,7 @@ impl Builder<'_> {
 
     fn push(
         &mut self,
-        source: PayloadKind,
+        source: Source,
         template: &str,
         subject: &str,
         body: &Value,
@@ -592,12 +632,18 @@ impl Builder<'_> {
             message: e.to_string(),
         })?;
         let message_id =
-            (source == PayloadKind::Legitmark).then(|| format!("msg_load{}_{index}", self.tag));
-        let parsed = ParsedEvent::parse(source, &body).map_err(|e| WorkloadError::Event {
-            template: template.to_owned(),
-            message: e.to_string(),
-        })?;
-        let key = key::for_event(message_id.as_deref(), &parsed).to_string();
+            (source == Source::Legitmark).then(|| format!("msg_load{}_{index}", self.tag));
+        // Parsed and keyed by the sender as the ingress finds it, by the source's name.
+        let parsed = self
+            .registry
+            .get(source.name())
+            .ok_or(WorkloadError::UnknownSender(source))?
+            .parse(&body)
+            .map_err(|e| WorkloadError::Event {
+                template: template.to_owned(),
+                message: e.to_string(),
+            })?;
+        let key = parsed.key(message_id.as_deref()).to_string();
         self.events.push(Event {
             source,
             subject: subject.to_owned(),
@@ -705,12 +751,12 @@ mod tests {
     #[test]
     fn every_event_has_its_own_key_and_every_entity_its_own_subject() {
         let workload = workload(2_000, 3);
-        let keys: HashSet<(PayloadKind, &str)> = workload
+        let keys: HashSet<(Source, &str)> = workload
             .events
             .iter()
             .map(|e| (e.source, e.key.as_str()))
             .collect();
-        let subjects: HashSet<(PayloadKind, &str)> = workload
+        let subjects: HashSet<(Source, &str)> = workload
             .entities
             .iter()
             .map(|e| (e.source, e.subject.as_str()))
@@ -727,8 +773,11 @@ mod tests {
         for (n, entity) in workload.entities.iter().enumerate() {
             for &event in &entity.events {
                 assert!(owner.insert(event, n).is_none());
-                let parsed =
-                    ParsedEvent::parse(entity.source, &workload.events[event].body).unwrap();
+                let parsed = builtin()
+                    .get(entity.source.name())
+                    .unwrap()
+                    .parse(&workload.events[event].body)
+                    .unwrap();
                 assert_eq!(parsed.subject(), entity.subject);
             }
         }

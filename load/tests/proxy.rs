@@ -11,8 +11,8 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
-use shared::testkit::Stack;
 use webhook_load::proxy::{self, FaultRates, Proxy};
+use webhook_tools::testkit::Stack;
 
 /// SDK attempts per call in these tests (the SDK's default).
 const ATTEMPTS: u64 = 3;

@@ -10,12 +10,11 @@
 
 #![allow(clippy::unwrap_used)] // a benchmark harness: failing loudly is right
 
-use shared::consumer::{Consumer, QueueRecord};
-use shared::envelope::EnvelopeMeta;
-use shared::event::{Event, PayloadKind};
-use shared::items::ItemsTable;
-use shared::store::EventsTable;
-use shared::testkit::{self, stub};
+use webhook_aws::{EventsTable, ItemsTable};
+use webhook_core::consumer::{Consumer, QueueRecord};
+use webhook_core::envelope::EnvelopeMeta;
+use webhook_core::senders;
+use webhook_tools::testkit::{self, stub};
 
 const EVENTS: usize = 3_000;
 const LIFECYCLE: [&str; 9] = [
@@ -36,9 +35,18 @@ fn record(i: usize) -> QueueRecord {
         serde_json::from_slice(&testkit::payload(&format!("legitmark/{file}.json"))).unwrap();
     value["reference_id"] = format!("item-{i}").into();
     let body = serde_json::to_string_pretty(&value).unwrap();
-    let event = Event::parse(PayloadKind::Legitmark, body.as_bytes()).unwrap();
+    let registry = senders::builtin();
+    let payload = registry.get("legitmark").unwrap();
+    let event = payload.parse(body.as_bytes()).unwrap();
     let key = format!("id:msg_bench_{i}");
-    let meta = EnvelopeMeta::for_event("legitmark", &key, &event, Some(&key[3..]), 0);
+    let meta = EnvelopeMeta::for_event(
+        "legitmark",
+        &key,
+        payload.as_ref(),
+        event.as_ref(),
+        Some(&key[3..]),
+        0,
+    );
     QueueRecord {
         message_id: format!("sqs-{i}"),
         body: meta.encode(&body).unwrap(),

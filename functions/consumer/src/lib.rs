@@ -1,17 +1,18 @@
 //! The SQS adapter of the consumer: Lambda batch in, batch-item failures out.
 //!
-//! It owns the translation only; `shared::consumer` decides what succeeded.
+//! It owns the translation only; `webhook_core::consumer` decides what succeeded.
 
 use std::convert::Infallible;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
-use shared::consumer::{Consumer, QueueRecord};
+use webhook_core::consumer::{Consumer, QueueRecord};
+use webhook_core::ports::{EventsLog, RecordsStore};
 
 /// Handles one batch. Never fails as a whole: failures are reported per message, so SQS redelivers
 /// only those (the event source mapping must enable `ReportBatchItemFailures`).
-pub async fn handle(
-    consumer: &Consumer,
+pub async fn handle<L: EventsLog, R: RecordsStore>(
+    consumer: &Consumer<L, R>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Infallible> {
     let records = event

@@ -2,10 +2,9 @@
 //! once, then every batch borrows them.
 
 use lambda_runtime::{Error, service_fn};
-use shared::config::{ConsumerConfig, ProcessEnv};
-use shared::consumer::Consumer;
-use shared::items::ItemsTable;
-use shared::store::EventsTable;
+use webhook_aws::{EventsTable, ItemsTable};
+use webhook_core::config::{ConsumerConfig, ProcessEnv};
+use webhook_core::consumer::Consumer;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -13,12 +12,11 @@ async fn main() -> Result<(), Error> {
 
     let config = ConsumerConfig::from_env(&ProcessEnv)?;
     let aws = aws_config::load_from_env().await;
-    let consumer = Consumer::new(
-        ItemsTable::from_sdk_config(&aws, config.items_table),
-        EventsTable::from_sdk_config(&aws, config.events_table),
-    );
+    let items = ItemsTable::from_sdk_config(&aws, config.items_table);
+    let events = EventsTable::from_sdk_config(&aws, config.events_table);
     #[cfg(feature = "fault-drill")]
-    let consumer = shared::drill::arm_consumer(consumer, &ProcessEnv)?;
+    let (events, items) = webhook_tools::drill::arm_consumer(events, items, &ProcessEnv)?;
+    let consumer = Consumer::new(items, events);
 
     lambda_runtime::run(service_fn(|event| consumer::handle(&consumer, event))).await
 }

@@ -11,32 +11,48 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
-use shared::consumer::{Consumer, QueueRecord, Step};
-use shared::envelope::EnvelopeMeta;
-use shared::event::{Event, PayloadKind};
-use shared::ingress::{Ingress, InjectedFault};
-use shared::items::{ItemsTable, item_pk, verification_pk};
-use shared::poller::Poller;
-use shared::process::{ItemRecord, VerificationRecord};
-use shared::queue::EventQueue;
-use shared::sender;
-use shared::store::EventsTable;
-use shared::testkit::{self, Stack};
+use webhook_aws::items_table::record_pk;
+use webhook_aws::{EventQueue, EventsTable, ItemsTable};
+use webhook_core::clock::Clock;
+use webhook_core::consumer::{Consumer, QueueRecord};
+use webhook_core::envelope::EnvelopeMeta;
+use webhook_core::ingress::Ingress;
+use webhook_core::ports::{
+    Claim, EventStatus, EventsLog, NewEvent, RecordId, RecordsStore, Saved, StoreError,
+    StoredEvent, StoredRecord,
+};
+use webhook_core::senders::cr3dentials::VerificationRecord;
+use webhook_core::senders::legitmark::ItemRecord;
+use webhook_core::senders::{self, Notification};
+use webhook_tools::poller::Poller;
+use webhook_tools::sender;
+use webhook_tools::testkit::{self, Stack};
 
 const NOW_MS: i64 = 1_790_000_000_000;
 const NOW_S: i64 = NOW_MS / 1000;
 
 struct Pipeline {
     stack: Stack,
-    ingress: Ingress,
-    consumer: Consumer,
+    ingress: Ingress<EventsTable, EventQueue>,
+    consumer: Consumer<EventsTable, ItemsTable>,
     items: ItemsTable,
+}
+
+fn item_id(subject: &str) -> RecordId<'_> {
+    RecordId {
+        kind: "item",
+        subject,
+    }
+}
+
+fn item_pk(subject: &str) -> String {
+    record_pk(item_id(subject))
 }
 
 impl Pipeline {
     async fn new() -> Self {
         let stack = Stack::new(30).await;
-        let clock: shared::ingress::Clock = Arc::new(|| NOW_MS);
+        let clock: Clock = Arc::new(|| NOW_MS);
         let ingress = Ingress::new(
             testkit::ingress_config(&stack.events_table, &stack.queues.queue_url),
             EventsTable::from_sdk_config(&stack.aws, stack.events_table.clone()),
@@ -115,17 +131,18 @@ impl Pipeline {
             .collect()
     }
 
-    async fn item(&self, item_id: &str) -> ItemRecord {
-        self.items.load(&item_pk(item_id)).await.unwrap().unwrap().0
+    async fn item(&self, subject: &str) -> ItemRecord {
+        let stored = self.items.load(item_id(subject)).await.unwrap().unwrap();
+        serde_json::from_str(&stored.json).unwrap()
     }
 
-    async fn notification_kinds(&self, pk: &str) -> Vec<String> {
+    async fn notification_kinds(&self, id: RecordId<'_>) -> Vec<String> {
         self.items
-            .notifications(pk)
+            .notifications(id)
             .await
             .unwrap()
             .into_iter()
-            .map(|n| n.notification.kind().to_owned())
+            .map(|n| n.notification.kind)
             .collect()
     }
 }
@@ -140,9 +157,11 @@ fn sample(path: &str, changes: &[(&str, Value)]) -> Vec<u8> {
 }
 
 /// A queue message for `body` as the ingress would enqueue it, under an explicit key.
-fn queued(kind: PayloadKind, key: &str, body: &[u8]) -> QueueRecord {
-    let event = Event::parse(kind, body).unwrap();
-    let meta = EnvelopeMeta::for_event(kind.as_str(), key, &event, None, NOW_MS);
+fn queued(source: &str, key: &str, body: &[u8]) -> QueueRecord {
+    let registry = senders::builtin();
+    let payload = registry.get(source).unwrap();
+    let event = payload.parse(body).unwrap();
+    let meta = EnvelopeMeta::for_event(source, key, payload.as_ref(), event.as_ref(), None, NOW_MS);
     QueueRecord {
         message_id: format!("sqs-{key}-{}", testkit::unique("m")),
         body: meta.encode(std::str::from_utf8(body).unwrap()).unwrap(),
@@ -251,7 +270,7 @@ async fn each_legitmark_state_and_event_type_produces_its_documented_record_and_
             .unwrap_or_else(|| panic!("{file}: no record"));
         assert_eq!(record.get("state").map(s), state, "{file}");
         assert_eq!(record.get("verdict").map(s), verdict, "{file}");
-        let kinds = pipeline.notification_kinds(&item_pk(file)).await;
+        let kinds = pipeline.notification_kinds(item_id(file)).await;
         assert_eq!(
             kinds,
             notification
@@ -311,16 +330,16 @@ async fn each_cr3dentials_outcome_produces_its_record_and_notification() {
     pipeline.drain_through_consumer().await;
 
     for (file, session, kind) in table {
-        let pk = verification_pk(&session.to_string());
-        let (record, _) = pipeline
-            .items
-            .load::<VerificationRecord>(&pk)
-            .await
-            .unwrap()
-            .unwrap();
+        let subject = session.to_string();
+        let id = RecordId {
+            kind: "verification",
+            subject: &subject,
+        };
+        let stored = pipeline.items.load(id).await.unwrap().unwrap();
+        let record: VerificationRecord = serde_json::from_str(&stored.json).unwrap();
         assert_eq!(record.session_id, session.to_string(), "{file}");
         assert_eq!(
-            pipeline.notification_kinds(&pk).await,
+            pipeline.notification_kinds(id).await,
             vec![kind.to_owned()],
             "{file}"
         );
@@ -334,7 +353,7 @@ async fn one_message_delivered_three_times_gives_one_notification_and_one_timeli
         "legitmark/state_change_complete_approved.json",
         &[("reference_id", json!("thrice"))],
     );
-    let message = queued(PayloadKind::Legitmark, "id:msg_thrice", &body);
+    let message = queued("legitmark", "id:msg_thrice", &body);
 
     for _ in 0..3 {
         assert!(
@@ -347,7 +366,7 @@ async fn one_message_delivered_three_times_gives_one_notification_and_one_timeli
     }
 
     assert_eq!(
-        pipeline.notification_kinds(&item_pk("thrice")).await,
+        pipeline.notification_kinds(item_id("thrice")).await,
         vec!["authentication_passed"]
     );
     assert_eq!(pipeline.item("thrice").await.timeline.len(), 1);
@@ -373,7 +392,7 @@ fn lifecycle(item: &str) -> Vec<QueueRecord> {
                 &format!("legitmark/{file}.json"),
                 &[("reference_id", json!(item)), ("timestamp", json!(at))],
             );
-            queued(PayloadKind::Legitmark, &format!("id:step{i}"), &body)
+            queued("legitmark", &format!("id:step{i}"), &body)
         })
         .collect()
 }
@@ -461,7 +480,7 @@ async fn two_qc_rejection_rounds_yield_two_reupload_notifications() {
     }
     pipeline.drain_through_consumer().await;
 
-    let kinds = pipeline.notification_kinds(&item_pk("two-rounds")).await;
+    let kinds = pipeline.notification_kinds(item_id("two-rounds")).await;
     assert_eq!(
         kinds.iter().filter(|k| *k == "reupload_requested").count(),
         2,
@@ -479,11 +498,116 @@ async fn two_qc_rejection_rounds_yield_two_reupload_notifications() {
     );
 }
 
+/// Lets every call through to the real table, then, once, answers the call of `at` with an error
+/// after it took effect: the state a process dying right after that write leaves behind.
+#[derive(Clone)]
+struct FailOnceAfter<T> {
+    inner: T,
+    at: &'static str,
+    fired: Arc<AtomicBool>,
+}
+
+impl<T> FailOnceAfter<T> {
+    fn check<V>(&self, operation: &'static str, value: V) -> Result<V, StoreError> {
+        if operation == self.at && !self.fired.swap(true, Ordering::SeqCst) {
+            return Err(StoreError::Unavailable {
+                operation,
+                message: "process died after this write".into(),
+            });
+        }
+        Ok(value)
+    }
+}
+
+impl<R: RecordsStore> RecordsStore for FailOnceAfter<R> {
+    async fn load(&self, id: RecordId<'_>) -> Result<Option<StoredRecord>, StoreError> {
+        self.inner.load(id).await
+    }
+
+    async fn save(
+        &self,
+        id: RecordId<'_>,
+        json: &str,
+        projections: &[(&'static str, Option<String>)],
+        expected: Option<u64>,
+        now_ms: i64,
+    ) -> Result<Saved, StoreError> {
+        let saved = self
+            .inner
+            .save(id, json, projections, expected, now_ms)
+            .await?;
+        self.check("save", saved)
+    }
+
+    async fn put_notification(
+        &self,
+        id: RecordId<'_>,
+        event_key: &str,
+        notification: &Notification,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let put = self
+            .inner
+            .put_notification(id, event_key, notification, now_ms)
+            .await?;
+        self.check("put_notification", put)
+    }
+}
+
+impl<L: EventsLog> EventsLog for FailOnceAfter<L> {
+    async fn claim(&self, event: &NewEvent<'_>) -> Result<Claim, StoreError> {
+        self.inner.claim(event).await
+    }
+
+    async fn get(&self, source: &str, key: &str) -> Result<Option<StoredEvent>, StoreError> {
+        self.inner.get(source, key).await
+    }
+
+    async fn take_over(
+        &self,
+        source: &str,
+        key: &str,
+        seen: i64,
+        until: i64,
+        token: &str,
+    ) -> Result<bool, StoreError> {
+        self.inner.take_over(source, key, seen, until, token).await
+    }
+
+    async fn mark_enqueued(
+        &self,
+        source: &str,
+        key: &str,
+        token: &str,
+    ) -> Result<bool, StoreError> {
+        self.inner.mark_enqueued(source, key, token).await
+    }
+
+    async fn release(&self, source: &str, key: &str, token: &str) -> Result<bool, StoreError> {
+        self.inner.release(source, key, token).await
+    }
+
+    async fn mark_done(
+        &self,
+        source: &str,
+        key: &str,
+        status: EventStatus,
+        note: Option<&str>,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let found = self
+            .inner
+            .mark_done(source, key, status, note, at_ms)
+            .await?;
+        self.check("mark_done", found)
+    }
+}
+
 #[tokio::test]
-async fn a_crash_after_any_step_is_repaired_by_the_redelivery_applying_once_and_notifying_once() {
+async fn a_crash_after_any_write_is_repaired_by_the_redelivery_applying_once_and_notifying_once() {
     let pipeline = Pipeline::new().await;
-    for step in [Step::Notified, Step::Saved, Step::Handled] {
-        let item = format!("crash-{step:?}");
+    for step in ["put_notification", "save", "mark_done"] {
+        let item = format!("crash-{step}");
         let body = sample(
             "legitmark/state_change_complete_approved.json",
             &[("reference_id", json!(item))],
@@ -494,43 +618,47 @@ async fn a_crash_after_any_step_is_repaired_by_the_redelivery_applying_once_and_
             message_id: message[0].message_id().unwrap().to_owned(),
             body: message[0].body().unwrap().to_owned(),
         };
-        let crashed = Arc::new(AtomicBool::new(false));
-        let flag = crashed.clone();
-        let crashing = pipeline
-            .consumer
-            .clone()
-            .with_step_hook(Arc::new(move |at, _| {
-                if at == step && !flag.swap(true, Ordering::SeqCst) {
-                    Err(InjectedFault)
-                } else {
-                    Ok(())
-                }
-            }));
+        let fired = Arc::new(AtomicBool::new(false));
+        let failing = |inner| FailOnceAfter {
+            inner,
+            at: step,
+            fired: fired.clone(),
+        };
+        let crashing = Consumer::new(
+            failing(ItemsTable::from_sdk_config(
+                &pipeline.stack.aws,
+                pipeline.stack.items_table.clone(),
+            )),
+            FailOnceAfter {
+                inner: EventsTable::from_sdk_config(
+                    &pipeline.stack.aws,
+                    pipeline.stack.events_table.clone(),
+                ),
+                at: step,
+                fired: fired.clone(),
+            },
+        );
 
         let first = crashing.process_batch(vec![record.clone()]).await;
         let redelivered = crashing.process_batch(vec![record.clone()]).await;
 
-        assert!(crashed.load(Ordering::SeqCst), "{step:?}");
-        assert_eq!(first, vec![record.message_id.clone()], "{step:?}");
-        assert!(redelivered.is_empty(), "{step:?}");
+        assert!(fired.load(Ordering::SeqCst), "{step}");
+        assert_eq!(first, vec![record.message_id.clone()], "{step}");
+        assert!(redelivered.is_empty(), "{step}");
         let key = format!("id:{item}");
         let entries = pipeline.item(&item).await.timeline;
+        assert_eq!(entries.iter().filter(|e| e.key == key).count(), 1, "{step}");
         assert_eq!(
-            entries.iter().filter(|e| e.key == key).count(),
-            1,
-            "{step:?}"
-        );
-        assert_eq!(
-            pipeline.notification_kinds(&item_pk(&item)).await,
+            pipeline.notification_kinds(item_id(&item)).await,
             vec!["authentication_passed"],
-            "{step:?}"
+            "{step}"
         );
         let events = pipeline.stack.scan(&pipeline.stack.events_table).await;
         let stored = events
             .iter()
             .find(|e| s(&e["pk"]) == format!("legitmark#{key}"))
             .unwrap();
-        assert_eq!(s(&stored["status"]), "PROCESSED", "{step:?}");
+        assert_eq!(s(&stored["status"]), "PROCESSED", "{step}");
     }
 }
 
@@ -555,7 +683,7 @@ async fn batch_with_one_failing_record_reports_exactly_that_message() {
     break_item(&pipeline, "broken").await;
     let good = |item: &str| {
         queued(
-            PayloadKind::Legitmark,
+            "legitmark",
             &format!("id:{item}"),
             &sample(
                 "legitmark/state_change_qc_approved.json",
@@ -564,7 +692,7 @@ async fn batch_with_one_failing_record_reports_exactly_that_message() {
         )
     };
     let failing = queued(
-        PayloadKind::Legitmark,
+        "legitmark",
         "id:broken",
         &sample(
             "legitmark/state_change_qc_approved.json",
@@ -603,7 +731,7 @@ async fn poison_is_quarantined_and_a_persistent_failure_reaches_the_dlq_while_ot
     let poison_id = send("{not an envelope".into()).await;
     send(
         queued(
-            PayloadKind::Legitmark,
+            "legitmark",
             "id:broken",
             &sample(
                 "legitmark/state_change_qc_approved.json",
@@ -616,7 +744,7 @@ async fn poison_is_quarantined_and_a_persistent_failure_reaches_the_dlq_while_ot
     for item in ["ok-1", "ok-2", "ok-3"] {
         send(
             queued(
-                PayloadKind::Legitmark,
+                "legitmark",
                 &format!("id:{item}"),
                 &sample(
                     "legitmark/state_change_complete_approved.json",

@@ -15,10 +15,9 @@ use std::time::Instant;
 
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use lambda_runtime::{Context, LambdaEvent};
-use shared::ingress::Ingress;
-use shared::queue::EventQueue;
-use shared::store::EventsTable;
-use shared::testkit::{self, stub};
+use webhook_aws::{EventQueue, EventsTable};
+use webhook_core::ingress::Ingress;
+use webhook_tools::testkit::{self, stub};
 
 const NOW_S: i64 = 1_790_000_000;
 const WEBHOOKS: usize = 3_000;
@@ -37,7 +36,7 @@ fn request(message_id: &str, body: &[u8]) -> LambdaFunctionUrlRequest {
 }
 
 async fn run(
-    ingress: &Ingress,
+    ingress: &Ingress<EventsTable, EventQueue>,
     requests: Vec<LambdaFunctionUrlRequest>,
     calls: &stub::Calls,
     label: &str,

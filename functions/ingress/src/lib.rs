@@ -1,21 +1,29 @@
 //! The function-URL adapter of the ingress: Lambda event in, domain request out, and back.
 //!
 //! It owns the translation only. Every decision (routing, verification, claiming, the status code)
-//! is made by `shared::ingress`.
+//! is made by `webhook_core::ingress`. [`to_request`] and [`to_response`] need no runtime; `handle`,
+//! which the binary runs, comes with the `runtime` feature (on by default).
 
+#[cfg(feature = "runtime")]
 use std::convert::Infallible;
 
 use aws_lambda_events::event::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
 };
 use aws_lambda_events::http::{HeaderMap, HeaderValue};
+#[cfg(feature = "runtime")]
 use lambda_runtime::LambdaEvent;
-use shared::headers::Headers;
-use shared::ingress::{Ingress, IngressRequest, IngressResponse, RequestBody};
+use webhook_core::headers::Headers;
+#[cfg(feature = "runtime")]
+use webhook_core::ingress::Ingress;
+use webhook_core::ingress::{IngressRequest, IngressResponse, RequestBody};
+#[cfg(feature = "runtime")]
+use webhook_core::ports::{EventsLog, Queue};
 
 /// Handles one function-URL invocation. Never fails: every outcome is an HTTP answer.
-pub async fn handle(
-    ingress: &Ingress,
+#[cfg(feature = "runtime")]
+pub async fn handle<L: EventsLog, Q: Queue>(
+    ingress: &Ingress<L, Q>,
     event: LambdaEvent<LambdaFunctionUrlRequest>,
 ) -> Result<LambdaFunctionUrlResponse, Infallible> {
     let deadline_ms = i64::try_from(event.context.deadline)

@@ -5,10 +5,9 @@
 //! request conversion panics on a body flagged base64 that is not; here such a body gets a 400.
 
 use lambda_runtime::{Error, service_fn};
-use shared::config::{IngressConfig, ProcessEnv};
-use shared::ingress::Ingress;
-use shared::queue::EventQueue;
-use shared::store::EventsTable;
+use webhook_aws::{EventQueue, EventsTable};
+use webhook_core::config::{IngressConfig, ProcessEnv};
+use webhook_core::ingress::Ingress;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -18,9 +17,9 @@ async fn main() -> Result<(), Error> {
     let aws = aws_config::load_from_env().await;
     let table = EventsTable::from_sdk_config(&aws, config.events_table.clone());
     let queue = EventQueue::from_sdk_config(&aws, config.queue_url.clone());
-    let ingress = Ingress::new(config, table, queue);
     #[cfg(feature = "fault-drill")]
-    let ingress = shared::drill::arm_ingress(ingress, &ProcessEnv)?;
+    let queue = webhook_tools::drill::arm_ingress(queue, &ProcessEnv)?;
+    let ingress = Ingress::new(config, table, queue);
 
     lambda_runtime::run(service_fn(|event| ingress::handle(&ingress, event))).await
 }

@@ -1,18 +1,18 @@
 //! Saved fuzzer inputs for the function-URL target, replayed through the target's own code
 //! (included from `fuzz/src`): each must pass the target's oracles and end where recorded below.
-//! The inputs live with the other targets' under `shared/tests/data/fuzz/`.
+//! The inputs live with the other targets' under `shared/core/tests/data/fuzz/`.
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 #[path = "../../../fuzz/src/function_url.rs"]
 mod function_url;
-#[path = "../../../shared/tests/common/fuzz_replay.rs"]
+#[path = "../../../shared/core/tests/common/fuzz_replay.rs"]
 mod fuzz_replay;
 
 use std::path::PathBuf;
 
 fn replay(target: &str, run: fn(&[u8]) -> String, expected: &[(&str, &str)]) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/tests/data/fuzz");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/core/tests/data/fuzz");
     fuzz_replay::replay(&root, target, run, expected);
 }
 

@@ -1,21 +1,24 @@
 //! The ingress against real DynamoDB and SQS protocol servers (moto, started by `make test`):
 //! requests in the function-URL format, signed like the senders sign them, assertions on the table
-//! and the queue.
+//! and the queue. The state machine's branches (crashes included) are tested first on the
+//! in-memory ports (`shared/core/tests/services.rs`); here the AWS adapters' conditions are proved.
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use aws_lambda_events::event::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_runtime::{Context, LambdaEvent};
-use shared::ingress::{Clock, Ingress, InjectedFault};
-use shared::queue::EventQueue;
-use shared::store::{EventStatus, EventsTable, NewEvent};
-use shared::testkit::{self, Stack};
+use webhook_aws::{EventQueue, EventsTable};
+use webhook_core::clock::Clock;
+use webhook_core::headers::Headers;
+use webhook_core::ingress::Ingress;
+use webhook_core::ports::{EventStatus, EventsLog, NewEvent};
+use webhook_tools::testkit::{self, Stack};
 
 const NOW_MS: i64 = 1_790_000_000_000;
 const NOW_S: i64 = NOW_MS / 1000;
@@ -23,7 +26,7 @@ const LIFECYCLE_SAMPLE: &str = "legitmark/state_change_complete_approved.json";
 
 struct Harness {
     stack: Stack,
-    ingress: Ingress,
+    ingress: Ingress<EventsTable, EventQueue>,
     clock: Arc<AtomicI64>,
 }
 
@@ -160,27 +163,37 @@ async fn fifty_concurrent_deliveries_of_one_event_enqueue_exactly_once() {
     assert_eq!(harness.messages().await.len(), 1);
 }
 
+/// A claim as an invocation leaves it when its process dies between claim and enqueue.
+async fn claim_left_behind(harness: &Harness, key: &str, body: &[u8], lease_until_ms: i64) {
+    let table =
+        EventsTable::from_sdk_config(&harness.stack.aws, harness.stack.events_table.clone());
+    let headers = Headers::default();
+    table
+        .claim(&NewEvent {
+            source: "legitmark",
+            key,
+            status: EventStatus::Received,
+            body,
+            body_sha256: &sha256_hex(body),
+            headers: &headers,
+            event_type: None,
+            subject: None,
+            message_id: None,
+            received_at_ms: NOW_MS,
+            expires_at_s: NOW_S + 60,
+            lease_until_ms,
+            claim_token: "other-invocation",
+            note: None,
+        })
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn claim_left_by_a_dead_process_is_taken_over_after_its_lease() {
-    let stack = Stack::new(30).await;
-    let crashed_once = Arc::new(AtomicBool::new(false));
-    let flag = crashed_once.clone();
-    let mut harness = Harness::with_queue_url(stack.clone(), &stack.queues.queue_url);
-    harness.ingress = harness
-        .ingress
-        .clone()
-        .with_after_claim_hook(Arc::new(move |_| {
-            if flag.swap(true, Ordering::SeqCst) {
-                Ok(())
-            } else {
-                Err(InjectedFault)
-            }
-        }));
+    let harness = Harness::new().await;
     let body = testkit::payload(LIFECYCLE_SAMPLE);
-
-    let dying = harness.send(legitmark_event("msg_takeover", &body)).await;
-    assert_eq!(dying.status_code, 500);
-    assert!(harness.messages().await.is_empty());
+    claim_left_behind(&harness, "id:msg_takeover", &body, NOW_MS + 10_000).await;
     assert_eq!(status_of(&harness.events().await[0]), "RECEIVED");
 
     harness.clock.fetch_add(60_000, Ordering::SeqCst);
@@ -188,65 +201,16 @@ async fn claim_left_by_a_dead_process_is_taken_over_after_its_lease() {
 
     assert_eq!(retry.status_code, 200);
     assert_eq!(harness.messages().await.len(), 1);
-    assert_eq!(status_of(&harness.events().await[0]), "ENQUEUED");
-}
-
-/// cargo lambda watch gives every invocation the deadline 600000: ten minutes after the epoch.
-#[tokio::test]
-async fn deadline_already_past_does_not_make_a_fresh_claim_look_abandoned() {
-    let harness = Harness::new().await;
-    let dying = harness
-        .ingress
-        .clone()
-        .with_after_claim_hook(Arc::new(|_| Err(InjectedFault)));
-    let body = testkit::payload(LIFECYCLE_SAMPLE);
-    let send = |ingress: &Ingress| {
-        let request: LambdaFunctionUrlRequest =
-            serde_json::from_value(legitmark_event("msg_past_deadline", &body)).unwrap();
-        let mut context = Context::default();
-        context.deadline = 600_000;
-        let ingress = ingress.clone();
-        async move {
-            ingress::handle(&ingress, LambdaEvent::new(request, context))
-                .await
-                .unwrap()
-        }
-    };
-
-    assert_eq!(send(&dying).await.status_code, 500);
-    let retry = send(&harness.ingress).await;
-
-    assert_eq!(retry.status_code, 409);
-    assert_eq!(retry.headers["retry-after"], "10");
-    assert!(harness.messages().await.is_empty());
+    let events = harness.events().await;
+    assert_eq!(status_of(&events[0]), "ENQUEUED");
+    assert_ne!(events[0]["claim_token"].as_s().unwrap(), "other-invocation");
 }
 
 #[tokio::test]
 async fn duplicate_while_another_invocation_holds_a_live_lease_gets_409_with_retry_after() {
     let harness = Harness::new().await;
     let body = testkit::payload(LIFECYCLE_SAMPLE);
-    let table =
-        EventsTable::from_sdk_config(&harness.stack.aws, harness.stack.events_table.clone());
-    let headers = shared::headers::Headers::default();
-    table
-        .claim(&NewEvent {
-            source: "legitmark",
-            key: "id:msg_held",
-            status: EventStatus::Received,
-            body: &body,
-            body_sha256: &sha256_hex(&body),
-            headers: &headers,
-            event_type: None,
-            subject: None,
-            message_id: None,
-            received_at_ms: NOW_MS,
-            expires_at_s: NOW_S + 60,
-            lease_until_ms: NOW_MS + 30_000,
-            claim_token: "other-invocation",
-            note: None,
-        })
-        .await
-        .unwrap();
+    claim_left_behind(&harness, "id:msg_held", &body, NOW_MS + 30_000).await;
 
     let response = harness.send(legitmark_event("msg_held", &body)).await;
 
