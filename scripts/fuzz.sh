@@ -50,6 +50,11 @@ if [ "$#" -gt 0 ]; then
 else
   mapfile -t targets < <(fuzz list)
 fi
+# An empty list would pass without fuzzing anything: a manifest that lost its targets must fail.
+if [ "${#targets[@]}" -eq 0 ]; then
+  echo "fuzz: no targets found in fuzz/Cargo.toml" >&2
+  exit 1
+fi
 
 echo "== cargo fuzz build (sanitizer: $sanitizer${FUZZ_TOOLCHAIN:+, toolchain: $FUZZ_TOOLCHAIN})" >&2
 # One build of every target: the instrumented dependencies dominate, and each run below then
