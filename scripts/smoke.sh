@@ -66,12 +66,17 @@ for kind in ["reupload_requested", "photos_passed_qc", "authenticator_assigned",
 print("smoke: item-10042 AUTHENTIC with notifications", kinds)
 '
 
-# 2. Every other sample: each must be acknowledged.
+# 2. The newer payload generations: each new sample changes its record as the README documents
+# (an item of its own for Legitmark, each Cr3dentials session its own). The waits are bounds;
+# the time each change took is printed.
+scripts/lib/check_generations.py "$ctl"
+
+# 3. Every other sample: each must be acknowledged.
 for file in events/payloads/legitmark/*.json events/payloads/cr3dentials/*.json; do
   $ctl send "$file" >/dev/null
 done
 
-# 3. A re-signed request file through cargo lambda invoke.
+# 4. A re-signed request file through cargo lambda invoke.
 tmp=$(mktemp -d -p target/dev)
 cp -r events/payloads "$tmp/"
 $ctl resign --dir "$tmp" 2>/dev/null
@@ -79,14 +84,14 @@ answer=$(cargo lambda invoke ingress --invoke-address 127.0.0.1 --invoke-port "$
   --data-file "$tmp/requests/legitmark/state_change_qc_approved.json")
 echo "$answer" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["statusCode"]==200, r; print("smoke: cargo lambda invoke ->", r["statusCode"], r["body"])'
 
-# 4. The Cr3dentials sessions were recorded.
+# 5. The Cr3dentials sessions were recorded.
 for _ in $(seq 1 120); do
   $ctl show --verification 48342 >/dev/null 2>&1 && break
   sleep 0.5
 done
 $ctl show --verification 48342 | python3 -c 'import json,sys; s=json.load(sys.stdin); assert s["notifications"], s; print("smoke: session 48342 ->", [n["kind"] for n in s["notifications"]])'
 
-# 5. Stop the stack and check that nothing the stack started is still running (the functions
+# 6. Stop the stack and check that nothing the stack started is still running (the functions
 # run in sessions of their own, so the whole process tree is recorded first).
 descendants() {
   local child

@@ -14,7 +14,7 @@ use webhook_core::consumer::Consumer;
 use webhook_core::envelope::EnvelopeMeta;
 use webhook_core::headers::Headers;
 use webhook_core::ingress::{Ingress, IngressRequest, RequestBody};
-use webhook_core::ports::{RecordId, RecordsStore};
+use webhook_core::ports::{EventStatus, EventsLog, NewEvent, RecordId, RecordsStore};
 use webhook_core::senders;
 use webhook_tools::poller::Poller;
 use webhook_tools::testkit::{self, Stack};
@@ -340,6 +340,78 @@ async fn replay_skips_applied_events_by_default_and_sends_stuck_ones() {
             .unwrap()
             .starts_with("already applied")
     );
+}
+
+/// What an ingress whose parser did not know a payload's shape left behind: the authentic bytes,
+/// archived as QUARANTINED, never queued.
+async fn quarantined_by_an_older_parser(world: &World, sample: &str, key: &str) {
+    let body = testkit::payload(sample);
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&body))
+    };
+    let headers = Headers::default();
+    EventsTable::from_sdk_config(&world.stack.aws, world.stack.events_table.clone())
+        .claim(&NewEvent {
+            source: sample.split('/').next().unwrap(),
+            key,
+            status: EventStatus::Quarantined,
+            body: &body,
+            body_sha256: &digest,
+            headers: &headers,
+            event_type: None,
+            subject: None,
+            message_id: None,
+            received_at_ms: T0_MS,
+            expires_at_s: T0_MS / 1000 + 86_400,
+            lease_until_ms: 0,
+            claim_token: "ingress",
+            note: Some("payload lacks required field or has wrong type: missing field `state`"),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn quarantined_events_are_listed_and_replayed_once_the_parser_reads_them() {
+    // given newer-generation deliveries that an older parser quarantined
+    let world = World::new().await;
+    quarantined_by_an_older_parser(&world, "legitmark/media_rejected_v2.json", "id:msg_v2").await;
+    quarantined_by_an_older_parser(
+        &world,
+        "cr3dentials/session_completed.json",
+        "body:quarantined-session",
+    )
+    .await;
+
+    // when an operator lists them, then replays them with today's parser
+    let listed = world.json(&["events", "list", "--status", "QUARANTINED"]);
+    let plan = world.json(&["replay", "--status", "QUARANTINED"]);
+    world.json(&["replay", "--status", "QUARANTINED", "--execute"]);
+    let applied = world.consume().await;
+
+    // then both come back and change their records, under their original keys
+    let mut listed_keys = keys(&listed);
+    listed_keys.sort();
+    assert_eq!(listed_keys, ["body:quarantined-session", "id:msg_v2"]);
+    assert_eq!(plan["to_replay"], 2, "{plan}");
+    assert_eq!(applied, 2);
+    let record = world.record("item-10042").await.unwrap();
+    assert_eq!(record["reupload_requests"][0]["side"], "Front");
+    let session = RecordsStore::load(
+        &world.items,
+        RecordId {
+            kind: "verification",
+            subject: "1988cff5-efec-4714-b40c-9ed453680184",
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let session: Value = serde_json::from_str(&session.json).unwrap();
+    assert_eq!(session["session"]["status"], "COMPLETED");
+    let processed = world.json(&["events", "list", "--status", "PROCESSED"]);
+    assert_eq!(keys(&processed).len(), 2);
 }
 
 #[tokio::test]

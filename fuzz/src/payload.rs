@@ -12,10 +12,9 @@ use std::sync::OnceLock;
 
 use arbitrary::Unstructured;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use webhook_core::key;
-use webhook_core::senders::cr3dentials::Cr3dentials;
+use webhook_core::senders::cr3dentials::{Cr3dentials, Delivery};
 use webhook_core::senders::legitmark::Legitmark;
 use webhook_core::senders::{self, EventError, Registry, Sender};
 
@@ -31,6 +30,13 @@ const CR3DENTIALS_TYPES: &[&str] = &[
     "verification.manual_review_completed",
 ];
 const OVERALL_STATUSES: &[&str] = &["success", "failed"];
+const SESSION_STATUSES: &[&str] = &[
+    "COMPLETED",
+    "PARTIAL_COMPLETE",
+    "ERROR",
+    "CANCELLED",
+    "TERMINATED",
+];
 const TIMESTAMPS: &[&str] = &[
     "2026-03-02T09:14:07.512Z",
     "2026-03-02T09:14:07+01:00",
@@ -56,7 +62,7 @@ pub fn cr3dentials(data: &[u8]) -> String {
 }
 
 /// What the oracles need of a sender's own event type besides [`Sender`].
-trait Fuzzed: Sender<Event: Serialize + DeserializeOwned> {
+trait Fuzzed: Sender<Event: Serialize> {
     /// Calls the accessors that [`Sender`] does not cover, for their panics only.
     fn touch(event: &Self::Event);
     /// Asserts that the event says what the JSON it was parsed from says.
@@ -84,12 +90,31 @@ impl Fuzzed for Legitmark {
 
 impl Fuzzed for Cr3dentials {
     fn touch(event: &Self::Event) {
-        let _ = (event.occurred_at(), event.is_verified());
+        match event {
+            Delivery::Verification(event) => {
+                let _ = (event.occurred_at(), event.is_verified());
+            }
+            Delivery::Session(event) => {
+                let _ = (event.occurred_at(), format!("{event:?}"));
+            }
+        }
     }
 
     fn agrees_with_json(event: &Self::Event, value: &Value) {
-        assert_eq!(value["type"].as_str(), Some(event.event_type()));
-        let session = &value["data"]["sessionId"];
+        let session = match event {
+            Delivery::Verification(event) => {
+                assert_eq!(value["type"].as_str(), Some(event.event_type()));
+                &value["data"]["sessionId"]
+            }
+            Delivery::Session(event) => {
+                let status = value["status"].as_str().unwrap_or_default();
+                assert_eq!(
+                    event.event_type(),
+                    format!("session.{}", status.to_ascii_lowercase())
+                );
+                &value["sessionId"]
+            }
+        };
         let text = session
             .as_str()
             .map_or_else(|| session.to_string(), str::to_owned);
@@ -157,17 +182,10 @@ fn check<S: Fuzzed>(body: &[u8]) -> String {
     format!("{event_type:?} about {subject:?}")
 }
 
-/// Events are kept as JSON in the sender's own shape: that form must read back as the same event,
-/// and parse again through the sender's parser as the same event.
+/// Events are kept as JSON in the sender's own shape: that form must parse again through the
+/// sender's parser as the same event.
 fn round_trips<S: Fuzzed>(event: &S::Event) {
     let stored = serde_json::to_vec(event).expect("an event serialises");
-    let back: S::Event = serde_json::from_slice(&stored).expect("a stored event reads back");
-    assert_eq!(
-        serde_json::to_vec(&back).expect("an event serialises"),
-        stored,
-        "stored form changed on a round trip"
-    );
-
     let again = S::parse(&stored).expect("the sender's shape parses again");
     assert_eq!(
         serde_json::to_vec(&again).expect("an event serialises"),
@@ -199,8 +217,11 @@ fn legitmark_body(u: &mut Unstructured<'_>) -> arbitrary::Result<Value> {
                 let mut side = Map::new();
                 field(u, &mut side, "side", |u| word(u, &["Front", "Back"]))?;
                 field(u, &mut side, "side_uuid", |u| word(u, &["u-1"]))?;
-                field(u, &mut side, "reason", |u| word(u, &["BLURRY"]))?;
+                field(u, &mut side, "reason", |u| {
+                    word(u, &["BLURRY", "Image is Blurry"])
+                })?;
                 field(u, &mut side, "reason_description", nullable_text)?;
+                field(u, &mut side, "message", nullable_text)?;
                 Ok(Value::Object(side))
             })
             .collect::<arbitrary::Result<Vec<_>>>()
@@ -210,6 +231,7 @@ fn legitmark_body(u: &mut Unstructured<'_>) -> arbitrary::Result<Value> {
         let mut reason = Map::new();
         field(u, &mut reason, "code", |u| word(u, &["NOT_SERVICEABLE"]))?;
         field(u, &mut reason, "description", nullable_text)?;
+        field(u, &mut reason, "message", nullable_text)?;
         Ok(Value::Object(reason))
     })?;
     extra_fields(u, &mut object)?;
@@ -230,6 +252,9 @@ fn state(u: &mut Unstructured<'_>) -> arbitrary::Result<Value> {
 }
 
 fn cr3dentials_body(u: &mut Unstructured<'_>) -> arbitrary::Result<Value> {
+    if u.ratio(1, 3)? {
+        return session_body(u);
+    }
     let mut object = Map::new();
     field(u, &mut object, "type", |u| word(u, CR3DENTIALS_TYPES))?;
     field(u, &mut object, "status", |u| word(u, OVERALL_STATUSES))?;
@@ -259,6 +284,31 @@ fn cr3dentials_body(u: &mut Unstructured<'_>) -> arbitrary::Result<Value> {
         extra_fields(u, &mut data)?;
         Ok(Value::Object(data))
     })?;
+    extra_fields(u, &mut object)?;
+    Ok(Value::Object(object))
+}
+
+/// A body shaped like the session-level webhook.
+fn session_body(u: &mut Unstructured<'_>) -> arbitrary::Result<Value> {
+    let mut object = Map::new();
+    field(u, &mut object, "sessionId", |u| {
+        Ok(match u.int_in_range(0..=2)? {
+            0 => Value::from(u.arbitrary::<u64>()?),
+            1 => Value::from(u.arbitrary::<String>()?),
+            _ => Value::from("a1b2c3d4-e5f6-7890-abcd-ef1234567890"),
+        })
+    })?;
+    field(u, &mut object, "status", |u| word(u, SESSION_STATUSES))?;
+    field(u, &mut object, "platformId", |u| {
+        Ok(Value::from(u.arbitrary::<i64>()?))
+    })?;
+    field(u, &mut object, "externalReferenceId", |u| {
+        word(u, &["user_1"])
+    })?;
+    field(u, &mut object, "extractedData", |u| any_json(u, 0))?;
+    field(u, &mut object, "proofHash", |u| word(u, &["9f2c"]))?;
+    field(u, &mut object, "completedAt", |u| word(u, TIMESTAMPS))?;
+    field(u, &mut object, "metadata", |u| any_json(u, 0))?;
     extra_fields(u, &mut object)?;
     Ok(Value::Object(object))
 }

@@ -177,9 +177,22 @@ fn known_event_type_without_its_fields_is_a_schema_error() {
             r#"{"event_type":"invalidate_sr","sr_uuid":"s","timestamp":"t","state":{"primary":"CANCELLED","supplement":null}}"#,
             "invalidation_reason",
         ),
+        // the newer generation leaves out the state, never the type's own field
         (
-            r#"{"event_type":"media_rejected","sr_uuid":"s","timestamp":"t","state":{"primary":"QC","supplement":"REJECTED"},"sides":[{"side":"Front"}]}"#,
-            "sides: missing field `side_uuid`",
+            r#"{"event_type":"media_rejected","sr_uuid":"s","timestamp":"t"}"#,
+            "sides",
+        ),
+        (
+            r#"{"event_type":"invalidate_sr","sr_uuid":"s","timestamp":"t"}"#,
+            "invalidation_reason",
+        ),
+        (
+            r#"{"event_type":"media_rejected","sr_uuid":"s","timestamp":"t","sides":{"side":"Front"}}"#,
+            "sides: invalid type, expected a sequence",
+        ),
+        (
+            r#"{"event_type":"invalidate_sr","sr_uuid":"s","timestamp":"t","invalidation_reason":{"message":"m"}}"#,
+            "invalidation_reason: missing field `code`",
         ),
         (
             r#"{"event_type":"state_change","sr_uuid":"s","timestamp":"t","state":{"supplement":"PENDING"}}"#,
@@ -293,17 +306,62 @@ fn iso8601_timestamp_outside_rfc3339_is_understood() {
 
 #[test]
 fn legitmark_event_serialises_in_the_wire_shape() {
-    // given a parsed media_rejected event
-    let body = r#"{"event_type":"media_rejected","sr_uuid":"s","reference_id":"item-1","timestamp":"t","state":{"primary":"QC","supplement":"REJECTED"},"sides":[{"side":"Front","side_uuid":"u","reason":"BLURRY","reason_description":"d"}]}"#;
-    let event = legitmark(body).unwrap();
+    // given a parsed state_change event
+    let event = legitmark(STATE_CHANGE_BODY).unwrap();
     // when it is serialised
     let json: Value = serde_json::to_value(&event).unwrap();
     // then it is the body's shape, and reads back equal
-    assert_eq!(json, serde_json::from_str::<Value>(body).unwrap());
+    assert_eq!(
+        json,
+        serde_json::from_str::<Value>(STATE_CHANGE_BODY).unwrap()
+    );
     assert_eq!(
         serde_json::from_value::<LegitmarkEvent>(json).unwrap(),
         event
     );
+}
+
+#[test]
+fn media_rejected_of_either_generation_serialises_in_one_stored_shape() {
+    // given the same rejection in the older and in the newer generation
+    let older = r#"{"event_type":"media_rejected","sr_uuid":"s","reference_id":"item-1","timestamp":"t","state":{"primary":"QC","supplement":"REJECTED"},"sides":[{"side":"Front","side_uuid":"u","reason":"BLURRY","reason_description":"d"}]}"#;
+    let newer = r#"{"event_type":"media_rejected","sr_uuid":"s","reference_id":"item-1","timestamp":"t","sides":[{"side":"Front","reason":"BLURRY","message":"d"}]}"#;
+    // the state its type implies, and each side as {side, reason, message}, without side_uuid
+    let stored: Value = serde_json::from_str(
+        r#"{"event_type":"media_rejected","sr_uuid":"s","reference_id":"item-1","timestamp":"t","state":{"primary":"QC","supplement":"REJECTED"},"sides":[{"side":"Front","reason":"BLURRY","message":"d"}]}"#,
+    )
+    .unwrap();
+    for body in [older, newer] {
+        // when it is parsed and serialised
+        let event = legitmark(body).unwrap();
+        let json: Value = serde_json::to_value(&event).unwrap();
+        // then it is in the stored shape, and reads back equal, as itself and through the parser
+        assert_eq!(json, stored, "{body}");
+        assert_eq!(
+            serde_json::from_value::<LegitmarkEvent>(json.clone()).unwrap(),
+            event
+        );
+        assert_eq!(legitmark(&json.to_string()).unwrap(), event);
+    }
+}
+
+#[test]
+fn invalidate_sr_of_either_generation_serialises_in_one_stored_shape() {
+    // given the same invalidation in the older and in the newer generation
+    let older = r#"{"event_type":"invalidate_sr","sr_uuid":"s","reference_id":null,"timestamp":"t","state":{"primary":"CANCELLED","supplement":null},"invalidation_reason":{"code":"C","description":"d"}}"#;
+    let newer = r#"{"event_type":"invalidate_sr","sr_uuid":"s","reference_id":null,"timestamp":"t","invalidation_reason":{"code":"C","message":"d"}}"#;
+    let stored: Value = serde_json::from_str(
+        r#"{"event_type":"invalidate_sr","sr_uuid":"s","reference_id":null,"timestamp":"t","state":{"primary":"CANCELLED","supplement":null},"invalidation_reason":{"code":"C","message":"d"}}"#,
+    )
+    .unwrap();
+    for body in [older, newer] {
+        // when it is parsed and serialised
+        let event = legitmark(body).unwrap();
+        let json: Value = serde_json::to_value(&event).unwrap();
+        // then it is in the stored shape, and reads back equal
+        assert_eq!(json, stored, "{body}");
+        assert_eq!(legitmark(&json.to_string()).unwrap(), event);
+    }
 }
 
 const CR3DENTIALS_BODY: &str = r#"{"type":"verification.completed","status":"success","data":{"verificationId":"ver_1","sessionId":123,"stepId":456,"status":"VERIFIED","proofData":{ "income" : {"monthlyAmount":5000} },"formattedData":{"incomeVerified":true},"metadata":{"verifiedAt":"2026-03-02T10:05:41Z"}}}"#;

@@ -55,10 +55,25 @@ pub fn payload(relative: &str) -> Vec<u8> {
 
 /// Ingress configuration from the local defaults, with this test's table and queue.
 pub fn ingress_config(events_table: &str, queue_url: &str) -> IngressConfig {
+    ingress_config_with(events_table, queue_url, &[])
+}
+
+/// Ingress configuration from the local defaults with some variables changed (`None` unsets one).
+pub fn ingress_config_with(
+    events_table: &str,
+    queue_url: &str,
+    changes: &[(&str, Option<&str>)],
+) -> IngressConfig {
     let mut env = local_env();
     env.insert("EVENTS_TABLE".into(), events_table.into());
     env.insert("QUEUE_URL".into(), queue_url.into());
-    IngressConfig::from_env(&env).unwrap_or_else(|e| panic!("local.env is not a valid config: {e}"))
+    for (var, value) in changes {
+        match value {
+            Some(value) => env.insert((*var).to_owned(), (*value).to_owned()),
+            None => env.remove(*var),
+        };
+    }
+    IngressConfig::from_env(&env).unwrap_or_else(|e| panic!("not a valid config: {e}"))
 }
 
 /// Headers a Svix sender would send for `body` with the local Legitmark secret.

@@ -105,7 +105,8 @@ fn declared_table(template: &Value, resource: &str) -> DeclaredTable {
 }
 
 /// The environment a function would get at deploy: literals as written, parameters at their
-/// defaults, secrets (which have none) from `local.env`, and resources by logical id.
+/// defaults, secrets and optional settings (no default, or an empty one) as `local.env` sets them,
+/// and resources by logical id.
 fn deployed_env(template: &Value, function: &str) -> BTreeMap<String, String> {
     let local_env = repo_file("local.env");
     let local: BTreeMap<&str, &str> = local_env
@@ -118,6 +119,9 @@ fn deployed_env(template: &Value, function: &str) -> BTreeMap<String, String> {
         .map(|(name, value)| {
             let resolved = match (ref_target(value), value) {
                 (Some(target), _) => match &template["Parameters"][target]["Default"] {
+                    Value::String(default) if default.is_empty() => {
+                        local.get(name).map(|v| (*v).to_owned()).unwrap_or_default()
+                    }
                     Value::String(default) => default.clone(),
                     Value::Number(default) => default.to_string(),
                     _ if template["Resources"][target].is_mapping() => target.to_owned(),
@@ -132,6 +136,70 @@ fn deployed_env(template: &Value, function: &str) -> BTreeMap<String, String> {
             (name.to_owned(), resolved)
         })
         .collect()
+}
+
+/// The value of a rule function's argument: a parameter's (`!Ref`) or a literal.
+fn rule_value(value: &Value, parameters: &BTreeMap<&str, &str>) -> String {
+    match (ref_target(value), value) {
+        (Some(name), _) => parameters
+            .get(name)
+            .unwrap_or_else(|| panic!("the rules refer to {name}, which this test does not set"))
+            .to_string(),
+        (None, Value::String(literal)) => literal.clone(),
+        (None, other) => panic!("unexpected rule argument {other:?}"),
+    }
+}
+
+/// Whether a CloudFormation rule condition holds for these parameter values. It knows the rule
+/// functions the template uses, in their short forms (`!Or`, `!And`, `!Not`, `!Equals`).
+fn holds(condition: &Value, parameters: &BTreeMap<&str, &str>) -> bool {
+    let Value::Tagged(tagged) = condition else {
+        panic!("{condition:?} is not a rule function");
+    };
+    let args = tagged
+        .value
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{condition:?} takes a list"));
+    if tagged.tag == "Or" {
+        args.iter().any(|arg| holds(arg, parameters))
+    } else if tagged.tag == "And" {
+        args.iter().all(|arg| holds(arg, parameters))
+    } else if tagged.tag == "Not" {
+        let [arg] = args.as_slice() else {
+            panic!("!Not takes one condition: {condition:?}");
+        };
+        !holds(arg, parameters)
+    } else if tagged.tag == "Equals" {
+        let [a, b] = args.as_slice() else {
+            panic!("!Equals takes two values: {condition:?}");
+        };
+        rule_value(a, parameters) == rule_value(b, parameters)
+    } else {
+        panic!("rule function {} is not known to this test", tagged.tag);
+    }
+}
+
+/// Whether the template's `Rules` let a stack with these parameter values be deployed.
+fn rules_admit(template: &Value, parameters: &BTreeMap<&str, &str>) -> bool {
+    template["Rules"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|rule| {
+            let condition = &rule["RuleCondition"];
+            condition.is_null() || holds(condition, parameters)
+        })
+        .flat_map(|rule| rule["Assertions"].as_sequence().unwrap())
+        .all(|assertion| holds(&assertion["Assert"], parameters))
+}
+
+fn alarms(template: &Value) -> impl Iterator<Item = (&str, &Value)> {
+    template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, resource)| resource["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|(name, resource)| (name.as_str().unwrap(), &resource["Properties"]))
 }
 
 #[test]
@@ -326,5 +394,128 @@ fn roles_grant_nothing_on_every_resource() {
             resource != "*" && get_att(resource).is_some(),
             "{statement:?} is not scoped to one resource of the stack"
         );
+    }
+}
+
+#[test]
+fn rules_admit_exactly_the_cr3dentials_settings_the_ingress_starts_with() {
+    const SECRET: &str = "Cr3dentialsSigningSecret";
+    const HEADER_NAME: &str = "Cr3dentialsAuthHeaderName";
+    const HEADER_VALUE: &str = "Cr3dentialsAuthHeaderValue";
+    let template = template();
+    let vars = env_vars(&template, "IngressFunction");
+
+    for rule in template["Rules"].as_mapping().unwrap().values() {
+        for assertion in rule["Assertions"].as_sequence().unwrap() {
+            let description = assertion["AssertDescription"].as_str().unwrap_or_default();
+            assert!(
+                !description.is_empty(),
+                "{assertion:?} has no AssertDescription"
+            );
+        }
+    }
+    for secret in ["", "cr3d-test-secret"] {
+        for header_name in ["", "X-API-Key"] {
+            for header_value in ["", "your-secure-secret-key-here"] {
+                // given Cr3dentials parameters: a secret, a header, both, neither, or half a header
+                let parameters = BTreeMap::from([
+                    (SECRET, secret),
+                    (HEADER_NAME, header_name),
+                    (HEADER_VALUE, header_value),
+                ]);
+                let mut env = deployed_env(&template, "IngressFunction");
+                for (var, value) in &vars {
+                    if let Some(parameter) = ref_target(value).and_then(|t| parameters.get(t)) {
+                        env.insert((*var).to_owned(), (*parameter).to_owned());
+                    }
+                }
+
+                // when CloudFormation checks the rules, and the ingress reads its configuration
+                let admitted = rules_admit(&template, &parameters);
+                let starts = IngressConfig::from_env(&env);
+
+                // then the rules refuse exactly what the ingress would refuse to start with
+                assert_eq!(
+                    admitted,
+                    starts.is_ok(),
+                    "secret {secret:?}, header {header_name:?}: {header_value:?} -> {starts:?}"
+                );
+            }
+        }
+    }
+    assert!(
+        !rules_admit(
+            &template,
+            &BTreeMap::from([(SECRET, ""), (HEADER_NAME, ""), (HEADER_VALUE, "")])
+        ),
+        "a stack with no Cr3dentials authentication must be refused"
+    );
+}
+
+#[test]
+fn quarantines_raise_an_alarm_for_each_function() {
+    let template = template();
+
+    for function in ["ingress", "consumer"] {
+        // given the functions' EMF counter of quarantines
+        let watches = |alarm: &Value| {
+            let dimensions = alarm["Dimensions"].as_sequence().map(Vec::as_slice);
+            alarm["Namespace"] == webhook_core::metrics::NAMESPACE
+                && alarm["MetricName"] == "quarantined"
+                && matches!(dimensions,
+                    Some([d]) if d["Name"] == "Function" && d["Value"] == function)
+        };
+
+        // when the template's alarms are read
+        let found: Vec<(&str, &Value)> = alarms(&template)
+            .filter(|(_, alarm)| watches(alarm))
+            .collect();
+
+        // then exactly one of them fires on the first quarantine within five minutes
+        let [(name, alarm)] = found.as_slice() else {
+            panic!("expected one alarm on {function}'s quarantined metric, found {found:?}");
+        };
+        assert_eq!(alarm["Statistic"], "Sum", "{name}");
+        assert_eq!(number(&alarm["Period"]), 300, "{name}");
+        assert_eq!(number(&alarm["EvaluationPeriods"]), 1, "{name}");
+        assert_eq!(number(&alarm["Threshold"]), 1, "{name}");
+        assert_eq!(
+            alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold",
+            "{name}"
+        );
+        assert_eq!(alarm["TreatMissingData"], "notBreaching", "{name}");
+    }
+}
+
+#[test]
+fn every_alarm_notifies_the_alarm_topic() {
+    let template = template();
+
+    // `!If [HasAlarmTopic, [!Ref AlarmTopicArn], !Ref AWS::NoValue]`
+    let is_topic =
+        |topics: &[Value]| matches!(topics, [topic] if ref_target(topic) == Some("AlarmTopicArn"));
+    let routed = |actions: &Value| match actions {
+        Value::Tagged(tagged) if tagged.tag == "If" => {
+            match tagged.value.as_sequence().map(Vec::as_slice) {
+                Some([condition, Value::Sequence(topics), otherwise]) => {
+                    condition == "HasAlarmTopic"
+                        && is_topic(topics)
+                        && ref_target(otherwise) == Some("AWS::NoValue")
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    };
+
+    let alarms: Vec<(&str, &Value)> = alarms(&template).collect();
+    assert!(!alarms.is_empty());
+    for (name, alarm) in alarms {
+        for actions in ["AlarmActions", "OKActions"] {
+            assert!(
+                routed(&alarm[actions]),
+                "{name}'s {actions} do not go to AlarmTopicArn"
+            );
+        }
     }
 }

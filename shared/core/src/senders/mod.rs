@@ -10,6 +10,7 @@
 //! Shared here: the open wire enums that keep any value a sender adds, the parse error (which
 //! never carries the body), and the senders' timestamp reading.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -102,12 +103,70 @@ pub fn builtin() -> Registry {
 /// Neither variant is fixed by a retry: the same bytes will fail the same way.
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
-    /// The body is not well-formed UTF-8 JSON.
+    /// The body is not well-formed UTF-8 JSON. The text says where, never what was there.
     #[error("body is not JSON: {0}")]
-    NotJson(serde_json::Error),
-    /// The body is JSON but lacks a required field or has a field of the wrong type.
+    NotJson(String),
+    /// The body is JSON but lacks a required field or has a field of the wrong type. The text
+    /// names the field and what was expected, never the value that was sent.
     #[error("payload lacks required field or has wrong type: {0}")]
-    Schema(serde_json::Error),
+    Schema(String),
+}
+
+impl EventError {
+    /// A syntax problem, described without the body's values.
+    pub fn not_json(err: &serde_json::Error) -> Self {
+        Self::NotJson(value_free(err))
+    }
+
+    /// A schema problem, described without the body's values.
+    pub fn schema(err: &serde_json::Error) -> Self {
+        Self::Schema(value_free(err))
+    }
+}
+
+/// serde's description of a parse error with every quoted value taken out: field names, what was
+/// expected and the position stay; what the sender put there (possibly personal data) goes.
+pub(crate) fn value_free(err: &serde_json::Error) -> String {
+    let full = err.to_string();
+    let position = format!(" at line {} column {}", err.line(), err.column());
+    let message = full.strip_suffix(position.as_str()).unwrap_or(&full);
+    let mut text = without_values(message);
+    if err.line() > 0 {
+        text.push_str(&position);
+    }
+    text
+}
+
+fn without_values(message: &str) -> String {
+    // serde appends what it expected last: the final ", expected " is serde's, any earlier one
+    // is inside the value that was sent.
+    let expected = |rest: &str| {
+        rest.rsplit_once(", expected ")
+            .map_or(String::new(), |(_, e)| format!(", expected {e}"))
+    };
+    if let Some((field, inner)) = message.split_once(": ") {
+        // Our own errors prefix a field name: keep it, clean what follows.
+        if !field.is_empty()
+            && field
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return format!("{field}: {}", without_values(inner));
+        }
+    }
+    for kind in ["invalid type: ", "invalid value: ", "unknown variant "] {
+        if let Some(rest) = message.strip_prefix(kind) {
+            return format!("{}{}", kind.trim_end_matches([':', ' ']), expected(rest));
+        }
+    }
+    let names_a_field = ["missing field `", "duplicate field `"]
+        .iter()
+        .any(|p| message.starts_with(p));
+    if names_a_field || message.starts_with("invalid length ") || !message.contains(['"', '`']) {
+        message.to_owned()
+    } else {
+        "malformed value".to_owned()
+    }
 }
 
 /// What a sender tells its users, as one of its own notification types.
@@ -148,8 +207,8 @@ pub trait Sender: Send + Sync + 'static {
     /// Reads a verified body. Unknown event types and values parse; only a body that is not JSON
     /// or lacks a field the known schema requires is an error.
     fn parse(body: &[u8]) -> Result<Self::Event, EventError>;
-    /// The event type as sent.
-    fn event_type(event: &Self::Event) -> &str;
+    /// The event type as sent (or as this sender names a type its payload leaves implicit).
+    fn event_type(event: &Self::Event) -> Cow<'_, str>;
     /// What the event is about: the key of its record.
     fn subject(event: &Self::Event) -> &str;
     /// Which deliveries are the same event (see `key`).
@@ -236,7 +295,10 @@ pub trait ParsedEvent: Send + Sync {
 
 struct Registered<S>(PhantomData<fn() -> S>);
 
-struct Parsed<S: Sender>(S::Event);
+struct Parsed<S: Sender> {
+    event: S::Event,
+    event_type: String,
+}
 
 impl<S: Sender> Payload for Registered<S> {
     fn name(&self) -> &'static str {
@@ -252,21 +314,23 @@ impl<S: Sender> Payload for Registered<S> {
     }
 
     fn parse(&self, body: &[u8]) -> Result<Box<dyn ParsedEvent>, EventError> {
-        Ok(Box::new(Parsed::<S>(S::parse(body)?)))
+        let event = S::parse(body)?;
+        let event_type = S::event_type(&event).into_owned();
+        Ok(Box::new(Parsed::<S> { event, event_type }))
     }
 }
 
 impl<S: Sender> ParsedEvent for Parsed<S> {
     fn event_type(&self) -> &str {
-        S::event_type(&self.0)
+        &self.event_type
     }
 
     fn subject(&self) -> &str {
-        S::subject(&self.0)
+        S::subject(&self.event)
     }
 
     fn key(&self, message_id: Option<&str>) -> IdempotencyKey {
-        S::key(message_id, &self.0)
+        S::key(message_id, &self.event)
     }
 
     fn apply(&self, record: Option<&str>, key: &str) -> Result<Decision, UnreadableRecord> {
@@ -277,7 +341,7 @@ impl<S: Sender> ParsedEvent for Parsed<S> {
         if current.as_ref().is_some_and(|r| S::has_applied(r, key)) {
             return Ok(Decision::AlreadyApplied);
         }
-        let outcome = S::apply(current, &self.0, key);
+        let outcome = S::apply(current, &self.event, key);
         let notification = outcome
             .notification
             .map(|n| {
@@ -332,9 +396,17 @@ pub(crate) fn from_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, EventErro
     // Syntax and UTF-8 are checked over the whole body first: a typed parse stops at the first
     // type mismatch and would report a truncated or binary body as a schema problem.
     if let Err(err) = serde_json::from_slice::<&RawValue>(body) {
-        return Err(EventError::NotJson(err));
+        return Err(EventError::not_json(&err));
     }
-    serde_json::from_slice(body).map_err(EventError::Schema)
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match path.as_str() {
+            "." | "" => EventError::schema(&inner),
+            path => EventError::Schema(format!("{path}: {}", value_free(&inner))),
+        }
+    })
 }
 
 /// Parses the senders' timestamps. Legitmark documents ISO 8601, of which RFC 3339 is the common

@@ -3,6 +3,8 @@
 //! account's credit score, `{"event_id", "account", "score", "scored_at"}`, signed with a hex
 //! HMAC; the latest score by `scored_at` is the account's score.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use webhook_core::config::Scheme;
 use webhook_core::key::{self, IdempotencyKey};
@@ -57,11 +59,11 @@ impl Sender for AcmeScores {
     type Notification = ScoreNotice;
 
     fn parse(body: &[u8]) -> Result<ScoreEvent, EventError> {
-        serde_json::from_slice(body).map_err(EventError::Schema)
+        serde_json::from_slice(body).map_err(|err| EventError::schema(&err))
     }
 
-    fn event_type(_: &ScoreEvent) -> &str {
-        "score.updated"
+    fn event_type(_: &ScoreEvent) -> Cow<'_, str> {
+        Cow::Borrowed("score.updated")
     }
 
     fn subject(event: &ScoreEvent) -> &str {

@@ -5,19 +5,27 @@
 //! (`payload`), the business rules, record and notifications (`rules`), and here the idempotency
 //! key, the subject and the record's projections.
 //!
-//! **Idempotency key.** Cr3dentials sends no message id; a verification reaches one detailed
-//! status once, so `type + verificationId + data.status` separates distinct events while all
-//! retries of one share the key.
+//! Two payload generations are live, both taken (`payload`): the verification-level webhook and
+//! the session-level one. Both write the session's record.
 //!
-//! **Subject.** The partner's session id (`data.sessionId`) as text.
+//! **Idempotency key.** Cr3dentials sends no message id. A verification reaches one detailed
+//! status once, so `type + verificationId + data.status` separates distinct verification-level
+//! events while all retries of one share the key; a session reaches one terminal status once, and
+//! its docs say to deduplicate on `sessionId`, so the session-level key is `sessionId + status`.
+//!
+//! **Subject.** The partner's session id (`data.sessionId`, or the session-level `sessionId`) as
+//! text.
 
 pub mod payload;
 pub mod rules;
 
 pub use payload::{
-    Cr3dentialsEvent, OverallStatus, SessionId, VerificationData, VerificationEventType,
+    Cr3dentialsEvent, Delivery, OverallStatus, SessionEvent, SessionId, SessionStatus,
+    VerificationData, VerificationEventType,
 };
-pub use rules::{Notification, VerificationRecord, apply};
+pub use rules::{Notification, SessionOutcome, VerificationRecord, apply, apply_session};
+
+use std::borrow::Cow;
 
 use crate::config::Scheme;
 use crate::key::{self, IdempotencyKey};
@@ -41,7 +49,20 @@ pub fn key(message_id: Option<&str>, event: &Cr3dentialsEvent) -> IdempotencyKey
     ])
 }
 
-/// Reads a verified Cr3dentials body.
+/// The idempotency key of a session-level delivery: `sessionId` and the terminal status.
+pub fn session_key(message_id: Option<&str>, event: &SessionEvent) -> IdempotencyKey {
+    if let Some(id) = message_id {
+        return key::from_message_id(id);
+    }
+    key::derived(&[
+        Cr3dentials::NAME,
+        "session",
+        event.session_id.as_str(),
+        event.status.as_str(),
+    ])
+}
+
+/// Reads a verified verification-level body (see [`Delivery::parse`] for either generation).
 pub fn parse(body: &[u8]) -> Result<Cr3dentialsEvent, EventError> {
     from_body(body)
 }
@@ -50,32 +71,41 @@ impl Sender for Cr3dentials {
     const NAME: &'static str = "cr3dentials";
     const SCHEME: Scheme = Scheme::HexHmac;
     const RECORD_KIND: &'static str = "verification";
-    type Event = Cr3dentialsEvent;
+    type Event = Delivery;
     type Record = VerificationRecord;
     type Notification = Notification;
 
-    fn parse(body: &[u8]) -> Result<Cr3dentialsEvent, EventError> {
-        parse(body)
+    fn parse(body: &[u8]) -> Result<Delivery, EventError> {
+        Delivery::parse(body)
     }
 
-    fn event_type(event: &Cr3dentialsEvent) -> &str {
-        event.event_type()
+    fn event_type(event: &Delivery) -> Cow<'_, str> {
+        match event {
+            Delivery::Verification(event) => Cow::Borrowed(event.event_type()),
+            Delivery::Session(event) => Cow::Owned(event.event_type()),
+        }
     }
 
-    fn subject(event: &Cr3dentialsEvent) -> &str {
+    fn subject(event: &Delivery) -> &str {
         event.subject()
     }
 
-    fn key(message_id: Option<&str>, event: &Cr3dentialsEvent) -> IdempotencyKey {
-        key(message_id, event)
+    fn key(message_id: Option<&str>, event: &Delivery) -> IdempotencyKey {
+        match event {
+            Delivery::Verification(event) => key(message_id, event),
+            Delivery::Session(event) => session_key(message_id, event),
+        }
     }
 
     fn apply(
         current: Option<VerificationRecord>,
-        event: &Cr3dentialsEvent,
+        event: &Delivery,
         key: &str,
     ) -> Outcome<VerificationRecord, Notification> {
-        apply(current, event, key)
+        match event {
+            Delivery::Verification(event) => apply(current, event, key),
+            Delivery::Session(event) => apply_session(current, event, key),
+        }
     }
 
     fn has_applied(record: &VerificationRecord, key: &str) -> bool {
@@ -83,9 +113,17 @@ impl Sender for Cr3dentials {
     }
 
     fn projections(record: &VerificationRecord) -> Vec<(&'static str, Option<String>)> {
-        vec![(
-            "status",
-            Some(record.status.clone()).filter(|s| !s.is_empty()),
-        )]
+        let session = record.session.as_ref();
+        vec![
+            (
+                "status",
+                Some(record.status.clone()).filter(|s| !s.is_empty()),
+            ),
+            ("session_status", session.map(|s| s.status.clone())),
+            (
+                "external_reference_id",
+                session.and_then(|s| s.external_reference_id.clone()),
+            ),
+        ]
     }
 }

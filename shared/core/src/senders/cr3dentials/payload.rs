@@ -1,6 +1,12 @@
 //! Cr3dentials' payloads: what a verified body says, mapped to Rust types in both directions
 //! (events are stored as JSON in the sender's own shape).
 //!
+//! Two generations are live, told apart by shape ([`Delivery::parse`]): the verification-level
+//! webhook (`{type, status, data: {verificationId, sessionId, ...}}`, one per verification event)
+//! and the session-level one (`{sessionId, status, platformId, externalReferenceId,
+//! extractedData, proofHash, completedAt, metadata}`, once per session when it reaches a terminal
+//! status).
+//!
 //! Values Cr3dentials may add at any time (event types, statuses) are kept as `Other`, never
 //! rejected; numbers keep their exact value. The extracted data is personal: it is carried, never
 //! described in an error. Errors never carry the body, at most the one offending scalar that serde
@@ -14,7 +20,135 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use crate::senders::parse_instant;
+use crate::senders::{EventError, from_body, parse_instant};
+
+/// A Cr3dentials delivery of either generation.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// A verification-level event.
+    Verification(Cr3dentialsEvent),
+    /// A session-level event.
+    Session(SessionEvent),
+}
+
+/// The fields that tell the generations apart.
+#[derive(Deserialize)]
+struct Shape {
+    #[serde(rename = "type", default)]
+    kind: Option<de::IgnoredAny>,
+    #[serde(default)]
+    data: Option<de::IgnoredAny>,
+    #[serde(rename = "sessionId", default)]
+    session_id: Option<de::IgnoredAny>,
+}
+
+impl Serialize for Delivery {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Verification(event) => event.serialize(serializer),
+            Self::Session(event) => event.serialize(serializer),
+        }
+    }
+}
+
+impl Delivery {
+    /// Reads a verified body of either generation: a top-level `sessionId` without `type` or
+    /// `data` is session-level; anything else is read (and judged) as verification-level.
+    pub fn parse(body: &[u8]) -> Result<Self, EventError> {
+        let shape: Shape = from_body(body)?;
+        if shape.session_id.is_some() && shape.kind.is_none() && shape.data.is_none() {
+            from_body(body).map(Self::Session)
+        } else {
+            from_body(body).map(Self::Verification)
+        }
+    }
+
+    /// The event type: `type` as sent, or `session.<status>` for a session-level event.
+    pub fn event_type(&self) -> String {
+        match self {
+            Self::Verification(event) => event.event_type().to_owned(),
+            Self::Session(event) => event.event_type(),
+        }
+    }
+
+    /// The partner's session id as text.
+    pub fn subject(&self) -> &str {
+        match self {
+            Self::Verification(event) => event.subject(),
+            Self::Session(event) => event.session_id.as_str(),
+        }
+    }
+}
+
+/// A session-level webhook: the session reached a terminal status.
+///
+/// `extracted_data` is verified personal data: it is carried to the record for the partner's use
+/// and shown nowhere else (this type's `Debug` leaves it out).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionEvent {
+    /// The session (a UUID string; an integer is read as its text).
+    pub session_id: SessionId,
+    /// The terminal status.
+    pub status: SessionStatus,
+    /// The platform the session verified against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_id: Option<Value>,
+    /// The partner's own reference from session creation: how it finds its user.
+    #[serde(default)]
+    pub external_reference_id: Option<String>,
+    /// Verified account data, when the session completed. Personal data.
+    #[serde(default)]
+    pub extracted_data: Option<Value>,
+    /// Reference to the cryptographic attestation (SHA-256 hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof_hash: Option<String>,
+    /// When the session ended, ISO 8601 as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+    /// Non-sensitive session metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+}
+
+impl fmt::Debug for SessionEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionEvent")
+            .field("session_id", &self.session_id)
+            .field("status", &self.status)
+            .field("external_reference_id", &self.external_reference_id)
+            .field("completed_at", &self.completed_at)
+            .finish_non_exhaustive()
+    }
+}
+
+open_wire_enum! {
+    /// A session's terminal status.
+    pub enum SessionStatus {
+        /// Every step finished and the account data is verified.
+        Completed = "COMPLETED",
+        /// The session finished with only part of the data verified.
+        PartialComplete = "PARTIAL_COMPLETE",
+        /// The session failed with an error.
+        Error = "ERROR",
+        /// The user cancelled the session.
+        Cancelled = "CANCELLED",
+        /// The session was ended before it finished.
+        Terminated = "TERMINATED",
+    }
+}
+
+impl SessionEvent {
+    /// `session.<status in lower case>`, e.g. `session.partial_complete`.
+    pub fn event_type(&self) -> String {
+        format!("session.{}", self.status.as_str().to_ascii_lowercase())
+    }
+
+    /// `completedAt` as an instant, if present and readable.
+    pub fn occurred_at(&self) -> Option<OffsetDateTime> {
+        self.completed_at.as_deref().and_then(parse_instant)
+    }
+}
 
 /// A Cr3dentials webhook about one verification.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,15 +1,22 @@
 //! Cr3dentials' business rules: how one event changes the verification record the partner sees,
 //! and which notification it warrants.
 //!
-//! Events of one session are ordered by time of occurrence (`metadata.verifiedAt`, else the
-//! metadata's time of failure, expiry or review), then event type (a manual review overrides the
-//! automatic result, a result overrides an expiry), then key; the greatest is the current state,
-//! whatever the arrival order. Everything is pure: no I/O, no clock.
+//! Verification-level events of one session are ordered by time of occurrence
+//! (`metadata.verifiedAt`, else the metadata's time of failure, expiry or review), then event type
+//! (a manual review overrides the automatic result, a result overrides an expiry), then key; the
+//! greatest is the current verification state, whatever the arrival order.
+//!
+//! Session-level events (one per session, at its terminal status) set the record's `session`
+//! part: the greatest by `completedAt`, then status, then key. The extracted data they carry is
+//! personal: it goes into the record for the partner's use and never into a notification's
+//! message. Everything is pure: no I/O, no clock.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::payload::{Cr3dentialsEvent, OverallStatus, VerificationEventType};
+use super::payload::{
+    Cr3dentialsEvent, OverallStatus, SessionEvent, SessionStatus, VerificationEventType,
+};
 use crate::senders::{Notify, Outcome, parse_instant};
 use crate::timeline::{At, Disposition, OrderKey, TimelineEntry, add_to_timeline, is_newer};
 
@@ -18,6 +25,41 @@ use crate::timeline::{At, Disposition, OrderKey, TimelineEntry, add_to_timeline,
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Notification {
+    /// The session completed: every step finished and the account data is verified.
+    SessionCompleted {
+        /// The session.
+        session_id: String,
+        /// The partner's own reference, if it gave one.
+        external_reference_id: Option<String>,
+    },
+    /// The session finished with only part of the account data verified.
+    SessionPartiallyCompleted {
+        /// The session.
+        session_id: String,
+        /// The partner's own reference, if it gave one.
+        external_reference_id: Option<String>,
+    },
+    /// The session failed with an error; nothing was verified.
+    SessionError {
+        /// The session.
+        session_id: String,
+        /// The partner's own reference, if it gave one.
+        external_reference_id: Option<String>,
+    },
+    /// The user cancelled the session.
+    SessionCancelled {
+        /// The session.
+        session_id: String,
+        /// The partner's own reference, if it gave one.
+        external_reference_id: Option<String>,
+    },
+    /// The session was ended before it finished.
+    SessionTerminated {
+        /// The session.
+        session_id: String,
+        /// The partner's own reference, if it gave one.
+        external_reference_id: Option<String>,
+    },
     /// The verification succeeded.
     VerificationCompleted {
         /// The partner's session.
@@ -46,6 +88,11 @@ pub enum Notification {
 impl Notify for Notification {
     fn kind(&self) -> &'static str {
         match self {
+            Self::SessionCompleted { .. } => "session_completed",
+            Self::SessionPartiallyCompleted { .. } => "session_partially_completed",
+            Self::SessionError { .. } => "session_error",
+            Self::SessionCancelled { .. } => "session_cancelled",
+            Self::SessionTerminated { .. } => "session_terminated",
             Self::VerificationCompleted { .. } => "verification_completed",
             Self::VerificationFailed { .. } => "verification_failed",
             Self::VerificationExpired { .. } => "verification_expired",
@@ -53,7 +100,46 @@ impl Notify for Notification {
     }
 
     fn message(&self) -> String {
+        let session = |session_id: &str, reference: &Option<String>| match reference {
+            Some(reference) => format!("Verification session {session_id} (reference {reference})"),
+            None => format!("Verification session {session_id}"),
+        };
         match self {
+            Self::SessionCompleted {
+                session_id,
+                external_reference_id,
+            } => format!(
+                "{} completed: the account data is verified.",
+                session(session_id, external_reference_id)
+            ),
+            Self::SessionPartiallyCompleted {
+                session_id,
+                external_reference_id,
+            } => format!(
+                "{} completed in part: only some of the account data is verified.",
+                session(session_id, external_reference_id)
+            ),
+            Self::SessionError {
+                session_id,
+                external_reference_id,
+            } => format!(
+                "{} ended in an error: no account data was verified.",
+                session(session_id, external_reference_id)
+            ),
+            Self::SessionCancelled {
+                session_id,
+                external_reference_id,
+            } => format!(
+                "{} was cancelled before it finished.",
+                session(session_id, external_reference_id)
+            ),
+            Self::SessionTerminated {
+                session_id,
+                external_reference_id,
+            } => format!(
+                "{} was terminated before it finished.",
+                session(session_id, external_reference_id)
+            ),
             Self::VerificationCompleted {
                 session_id,
                 verification_id,
@@ -97,14 +183,47 @@ pub struct VerificationRecord {
     pub timeline: Vec<TimelineEntry>,
     /// The latest time of occurrence among the events seen, as sent.
     pub last_event_at: Option<String>,
+    /// How the session ended, from the session-level webhook.
+    #[serde(default)]
+    pub session: Option<SessionOutcome>,
     #[serde(default)]
     ordering: VerificationOrdering,
+}
+
+/// A session's terminal state, from the session-level webhook.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionOutcome {
+    /// The terminal status, e.g. `COMPLETED`.
+    pub status: String,
+    /// The partner's own reference from session creation.
+    pub external_reference_id: Option<String>,
+    /// When the session ended, as sent.
+    pub completed_at: Option<String>,
+    /// The platform the session verified against.
+    pub platform_id: Option<Value>,
+    /// Reference to the cryptographic attestation.
+    pub proof_hash: Option<String>,
+    /// Verified account data. Personal data: for the partner's use, never shown in a message or a
+    /// log (this type's `Debug` leaves it out).
+    pub extracted_data: Option<Value>,
+}
+
+impl std::fmt::Debug for SessionOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionOutcome")
+            .field("status", &self.status)
+            .field("external_reference_id", &self.external_reference_id)
+            .field("completed_at", &self.completed_at)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct VerificationOrdering {
     current: Option<OrderKey>,
     dropped: Option<OrderKey>,
+    #[serde(default)]
+    session: Option<OrderKey>,
 }
 
 // Cr3dentials event type ranks for ties: a manual review overrides the automatic result, and a
@@ -228,10 +347,128 @@ pub fn apply(
     }
 }
 
+// Session status ranks for ties in time: a fuller result overrides a lesser one.
+const SESSION_ERROR: u8 = 0;
+const SESSION_CANCELLED: u8 = 1;
+const SESSION_TERMINATED: u8 = 2;
+const SESSION_PARTIAL: u8 = 3;
+const SESSION_COMPLETED: u8 = 4;
+
+/// The status rank and notification of a recognised session-level event.
+fn session_reading(event: &SessionEvent) -> Option<(u8, Notification)> {
+    let session_id = event.session_id.as_str().to_owned();
+    let external_reference_id = event.external_reference_id.clone();
+    let reading = match event.status {
+        SessionStatus::Completed => (
+            SESSION_COMPLETED,
+            Notification::SessionCompleted {
+                session_id,
+                external_reference_id,
+            },
+        ),
+        SessionStatus::PartialComplete => (
+            SESSION_PARTIAL,
+            Notification::SessionPartiallyCompleted {
+                session_id,
+                external_reference_id,
+            },
+        ),
+        SessionStatus::Error => (
+            SESSION_ERROR,
+            Notification::SessionError {
+                session_id,
+                external_reference_id,
+            },
+        ),
+        SessionStatus::Cancelled => (
+            SESSION_CANCELLED,
+            Notification::SessionCancelled {
+                session_id,
+                external_reference_id,
+            },
+        ),
+        SessionStatus::Terminated => (
+            SESSION_TERMINATED,
+            Notification::SessionTerminated {
+                session_id,
+                external_reference_id,
+            },
+        ),
+        SessionStatus::Other(_) => return None,
+    };
+    Some(reading)
+}
+
+/// Applies one session-level event to the session's record (`None` if there is none yet).
+///
+/// The event must be about this record's session and must not have been applied before under
+/// `key`. The greatest session-level event by `completedAt`, then status, then key sets the
+/// record's `session`; an unknown status is kept in the timeline and changes nothing else.
+pub fn apply_session(
+    current: Option<VerificationRecord>,
+    event: &SessionEvent,
+    key: &str,
+) -> Outcome<VerificationRecord, Notification> {
+    let mut record =
+        current.unwrap_or_else(|| VerificationRecord::for_session(event.session_id.as_str()));
+    let occurred_at = event.completed_at.clone().unwrap_or_default();
+    let at = At::new(event.occurred_at(), &occurred_at);
+    let reading = session_reading(event).map(|(rank, notification)| {
+        // The same stage as verification-level events: in the shared timeline, both generations'
+        // entries are placed by time alone, so neither distorts the other's history.
+        let order = OrderKey {
+            stage: 0,
+            at: at.clone(),
+            rank,
+            kind: 0,
+            key: key.to_owned(),
+        };
+        (order, notification)
+    });
+    let (disposition, notification) = match &reading {
+        None => (Disposition::Unrecognised, None),
+        Some((order, _)) if !is_newer(order, record.ordering.session.as_ref()) => {
+            (Disposition::OutOfOrder, None)
+        }
+        Some((order, notification)) => {
+            record.session = Some(SessionOutcome {
+                status: event.status.as_str().to_owned(),
+                external_reference_id: event.external_reference_id.clone(),
+                completed_at: event.completed_at.clone(),
+                platform_id: event.platform_id.clone(),
+                proof_hash: event.proof_hash.clone(),
+                extracted_data: event.extracted_data.clone(),
+            });
+            record.ordering.session = Some(order.clone());
+            (Disposition::Applied, Some(notification.clone()))
+        }
+    };
+    let entry = TimelineEntry {
+        key: key.to_owned(),
+        event_type: event.event_type(),
+        state: Some(event.status.as_str().to_owned()),
+        occurred_at,
+        disposition,
+        at,
+        order: reading.map(|(order, _)| order),
+    };
+    record.last_event_at =
+        add_to_timeline(&mut record.timeline, &mut record.ordering.dropped, entry);
+    Outcome {
+        record,
+        notification,
+        disposition,
+    }
+}
+
 impl VerificationRecord {
     fn new(event: &Cr3dentialsEvent) -> Self {
+        Self::for_session(event.subject())
+    }
+
+    fn for_session(session_id: &str) -> Self {
         Self {
-            session_id: event.subject().to_owned(),
+            session_id: session_id.to_owned(),
             verification_id: String::new(),
             status: String::new(),
             outcome: String::new(),
@@ -239,6 +476,7 @@ impl VerificationRecord {
             formatted_data: None,
             timeline: Vec::new(),
             last_event_at: None,
+            session: None,
             ordering: VerificationOrdering::default(),
         }
     }

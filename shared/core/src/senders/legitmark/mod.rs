@@ -19,6 +19,8 @@ pub use payload::{
 };
 pub use rules::{ItemRecord, Notification, QcStatus, Verdict, apply};
 
+use std::borrow::Cow;
+
 use crate::config::Scheme;
 use crate::key::{self, IdempotencyKey};
 use crate::senders::{EventError, Outcome, Sender, from_body};
@@ -65,8 +67,8 @@ impl Sender for Legitmark {
         parse(body)
     }
 
-    fn event_type(event: &LegitmarkEvent) -> &str {
-        event.event_type()
+    fn event_type(event: &LegitmarkEvent) -> Cow<'_, str> {
+        Cow::Borrowed(event.event_type())
     }
 
     fn subject(event: &LegitmarkEvent) -> &str {

@@ -1,9 +1,19 @@
 //! Legitmark's payloads: what a verified body says, mapped to Rust types in both directions
 //! (events are stored as JSON in the sender's own shape), and the provider SDK's predicates over it.
 //!
-//! Values Legitmark may add at any time (event types, states) are kept as `Other`/`Unknown`, never
+//! Two payload generations are live, and both read to the same event:
+//! - the reference pages': `media_rejected` and `invalidate_sr` carry their `state`; sides are
+//!   `{side, side_uuid, reason (a code), reason_description}`; `invalidation_reason` is
+//!   `{code, description}`;
+//! - the events page's and the TypeScript SDK's (v0.2+): no `state` on those two types (it is
+//!   QC/REJECTED and CANCELLED by definition); sides are `{side, reason (human-readable), message?}`;
+//!   `invalidation_reason` is `{code, message}`.
+//!
+//! A side keeps its name, reason and explanation (`message`, else `reason_description`); the
+//! older generation's `side_uuid` has no counterpart in the newer and is not kept. Values
+//! Legitmark may add at any time (event types, states, reasons, fields) are kept or ignored, never
 //! rejected. It does not authenticate bodies (`verify` does, before anything here reads them).
-//! Errors never carry the body, at most the one offending scalar that serde quotes.
+//! Errors never carry a value of the body.
 
 use serde::de::{self, DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
@@ -39,14 +49,14 @@ pub enum LegitmarkKind {
     },
     /// `media_rejected`: quality control rejected the named photos (state QC/REJECTED).
     MediaRejected {
-        /// The state, QC/REJECTED.
+        /// The state, QC/REJECTED (as sent, or implied where the newer generation omits it).
         state: SrState,
         /// The rejected sides, with reasons.
         sides: Vec<RejectedSide>,
     },
     /// `invalidate_sr`: the SR cannot be processed (state CANCELLED, no supplement).
     InvalidateSr {
-        /// The state, CANCELLED.
+        /// The state, CANCELLED (as sent, or implied where the newer generation omits it).
         state: SrState,
         /// Why the SR was invalidated.
         invalidation_reason: InvalidationReason,
@@ -103,27 +113,73 @@ open_wire_enum! {
 }
 
 /// One photo side that quality control rejected.
+///
+/// Reads either generation's side (see the module documentation); stored records written before
+/// the newer generation was read name the explanation `reason_description`, which still reads.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RejectedSide {
     /// The side's name, e.g. `Front`.
+    #[serde(default)]
     pub side: String,
-    /// The side's UUID.
-    pub side_uuid: String,
-    /// The rejection code, e.g. `BLURRY`.
+    /// Why: a code such as `BLURRY`, or a human-readable reason such as `Image is Blurry`; its
+    /// values change over time.
+    #[serde(default)]
     pub reason: String,
     /// A human-readable explanation, when given.
-    #[serde(default)]
-    pub reason_description: Option<String>,
+    #[serde(default, alias = "reason_description")]
+    pub message: Option<String>,
 }
 
 /// Why a service request was invalidated.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct InvalidationReason {
-    /// The reason code, e.g. `NOT_SERVICEABLE`.
+    /// The reason code, e.g. `NOT_SERVICEABLE` or `CANCELLED`.
     pub code: String,
-    /// A human-readable explanation, when given.
+    /// A human-readable explanation, when given (`message`, or the older `description`).
+    #[serde(default, alias = "description")]
+    pub message: Option<String>,
+}
+
+/// A side as either generation sends it.
+#[derive(Deserialize)]
+struct SideWire {
     #[serde(default)]
-    pub description: Option<String>,
+    side: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    reason_description: Option<String>,
+}
+
+impl From<SideWire> for RejectedSide {
+    fn from(wire: SideWire) -> Self {
+        Self {
+            side: wire.side.unwrap_or_default(),
+            reason: wire.reason.unwrap_or_default(),
+            message: wire.message.or(wire.reason_description),
+        }
+    }
+}
+
+/// An invalidation reason as either generation sends it.
+#[derive(Deserialize)]
+struct InvalidationWire {
+    code: String,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+impl From<InvalidationWire> for InvalidationReason {
+    fn from(wire: InvalidationWire) -> Self {
+        Self {
+            code: wire.code,
+            message: wire.message.or(wire.description),
+        }
+    }
 }
 
 impl LegitmarkEvent {
@@ -240,12 +296,19 @@ impl LegitmarkWire {
                 state: required(state, "state")?,
             },
             MEDIA_REJECTED => LegitmarkKind::MediaRejected {
-                state: required(state, "state")?,
-                sides: required(sides, "sides")?,
+                state: implied(state, Primary::Qc, Some(Supplement::Rejected))?,
+                sides: required::<Vec<SideWire>, E>(sides, "sides")?
+                    .into_iter()
+                    .map(RejectedSide::from)
+                    .collect(),
             },
             INVALIDATE_SR => LegitmarkKind::InvalidateSr {
-                state: required(state, "state")?,
-                invalidation_reason: required(invalidation_reason, "invalidation_reason")?,
+                state: implied(state, Primary::Cancelled, None)?,
+                invalidation_reason: required::<InvalidationWire, E>(
+                    invalidation_reason,
+                    "invalidation_reason",
+                )?
+                .into(),
             },
             _ => LegitmarkKind::Unknown {
                 state: state.and_then(|value| serde_json::from_value(value).ok()),
@@ -266,7 +329,27 @@ fn required<T: DeserializeOwned, E: de::Error>(
     field: &'static str,
 ) -> Result<T, E> {
     let value = value.ok_or_else(|| E::missing_field(field))?;
-    serde_json::from_value(value).map_err(|err| E::custom(format_args!("{field}: {err}")))
+    serde_json::from_value(value).map_err(|err| {
+        E::custom(format_args!(
+            "{field}: {}",
+            crate::senders::value_free(&err)
+        ))
+    })
+}
+
+/// The state as sent, or the one its event type implies where the newer generation omits it.
+fn implied<E: de::Error>(
+    value: Option<Value>,
+    primary: Primary,
+    supplement: Option<Supplement>,
+) -> Result<SrState, E> {
+    match value {
+        None | Some(Value::Null) => Ok(SrState {
+            primary,
+            supplement,
+        }),
+        some => required(some, "state"),
+    }
 }
 
 /// The Legitmark body shape, borrowed, for serialising.

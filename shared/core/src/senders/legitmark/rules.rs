@@ -25,7 +25,6 @@ use crate::timeline::{
     At, Disposition, Marked, OrderKey, TimelineEntry, add_to_timeline, is_newer,
 };
 
-/// Which event each of an item's fields comes from. Each field follows the greatest event of
 /// The authentication result of an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -160,13 +159,13 @@ impl Notify for Notification {
             Self::RequestCancelled { item_id, reason } => match reason {
                 Some(InvalidationReason {
                     code,
-                    description: Some(description),
-                }) => format!(
-                    "Authentication of item {item_id} was cancelled ({code}: {description})."
-                ),
+                    message: Some(message),
+                }) => {
+                    format!("Authentication of item {item_id} was cancelled ({code}: {message}).")
+                }
                 Some(InvalidationReason {
                     code,
-                    description: None,
+                    message: None,
                 }) => format!("Authentication of item {item_id} was cancelled ({code})."),
                 None => format!("Authentication of item {item_id} was cancelled."),
             },
@@ -175,9 +174,18 @@ impl Notify for Notification {
 }
 
 fn describe_side(side: &RejectedSide) -> String {
-    match &side.reason_description {
-        Some(description) => format!("the {} photo ({}: {description})", side.side, side.reason),
-        None => format!("the {} photo ({})", side.side, side.reason),
+    let name = match side.side.as_str() {
+        "" => "a".to_owned(),
+        name => format!("the {name}"),
+    };
+    let detail: Vec<&str> = [Some(side.reason.as_str()), side.message.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter(|text| !text.is_empty())
+        .collect();
+    match detail.as_slice() {
+        [] => format!("{name} photo"),
+        detail => format!("{name} photo ({})", detail.join(": ")),
     }
 }
 
@@ -190,6 +198,7 @@ fn join_words(words: &[String]) -> String {
     }
 }
 
+/// Which event each of an item's fields comes from. Each field follows the greatest event of
 /// its own kind, so that it depends only on the set of events seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct ItemOrdering {
@@ -476,7 +485,7 @@ mod tests {
                 state: state(Primary::Cancelled, None),
                 invalidation_reason: InvalidationReason {
                     code: "NOT_SERVICEABLE".into(),
-                    description: None,
+                    message: None,
                 },
             },
             ..change(timestamp, Primary::Cancelled, None)
@@ -804,7 +813,7 @@ mod tests {
     fn notification_kind_is_its_serialised_tag() {
         let reason = InvalidationReason {
             code: "X".into(),
-            description: None,
+            message: None,
         };
         for notification in [
             Notification::AuthenticationPassed {
@@ -842,9 +851,8 @@ mod tests {
     fn reupload_message_names_every_side_with_its_reason() {
         let side = |name: &str, reason: &str, description: Option<&str>| RejectedSide {
             side: name.into(),
-            side_uuid: "u".into(),
             reason: reason.into(),
-            reason_description: description.map(Into::into),
+            message: description.map(Into::into),
         };
         let notification = Notification::ReuploadRequested {
             item_id: "item-1".into(),
