@@ -17,13 +17,11 @@ use webhook_core::clock::Clock;
 use webhook_core::consumer::{Consumer, QueueRecord};
 use webhook_core::envelope::EnvelopeMeta;
 use webhook_core::ingress::Ingress;
-use webhook_core::ports::{
-    Claim, EventStatus, EventsLog, NewEvent, RecordId, RecordsStore, Saved, StoreError,
-    StoredEvent, StoredRecord,
-};
+use webhook_core::ports::{RecordId, RecordsStore, StoreError};
+use webhook_core::senders;
 use webhook_core::senders::cr3dentials::VerificationRecord;
 use webhook_core::senders::legitmark::ItemRecord;
-use webhook_core::senders::{self, Notification};
+use webhook_tools::hooks::AfterWrites;
 use webhook_tools::poller::Poller;
 use webhook_tools::sender;
 use webhook_tools::testkit::{self, Stack};
@@ -498,108 +496,20 @@ async fn two_qc_rejection_rounds_yield_two_reupload_notifications() {
     );
 }
 
-/// Lets every call through to the real table, then, once, answers the call of `at` with an error
-/// after it took effect: the state a process dying right after that write leaves behind.
-#[derive(Clone)]
-struct FailOnceAfter<T> {
-    inner: T,
+/// Once, answers the write `at` with an error after it took effect: the state a process dying
+/// right after that write leaves behind.
+fn fail_once_after(
     at: &'static str,
     fired: Arc<AtomicBool>,
-}
-
-impl<T> FailOnceAfter<T> {
-    fn check<V>(&self, operation: &'static str, value: V) -> Result<V, StoreError> {
-        if operation == self.at && !self.fired.swap(true, Ordering::SeqCst) {
+) -> impl Fn(&'static str, &str) -> Result<(), StoreError> + Clone + Send + Sync {
+    move |operation, _| {
+        if operation == at && !fired.swap(true, Ordering::SeqCst) {
             return Err(StoreError::Unavailable {
                 operation,
                 message: "process died after this write".into(),
             });
         }
-        Ok(value)
-    }
-}
-
-impl<R: RecordsStore> RecordsStore for FailOnceAfter<R> {
-    async fn load(&self, id: RecordId<'_>) -> Result<Option<StoredRecord>, StoreError> {
-        self.inner.load(id).await
-    }
-
-    async fn save(
-        &self,
-        id: RecordId<'_>,
-        json: &str,
-        projections: &[(&'static str, Option<String>)],
-        expected: Option<u64>,
-        now_ms: i64,
-    ) -> Result<Saved, StoreError> {
-        let saved = self
-            .inner
-            .save(id, json, projections, expected, now_ms)
-            .await?;
-        self.check("save", saved)
-    }
-
-    async fn put_notification(
-        &self,
-        id: RecordId<'_>,
-        event_key: &str,
-        notification: &Notification,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let put = self
-            .inner
-            .put_notification(id, event_key, notification, now_ms)
-            .await?;
-        self.check("put_notification", put)
-    }
-}
-
-impl<L: EventsLog> EventsLog for FailOnceAfter<L> {
-    async fn claim(&self, event: &NewEvent<'_>) -> Result<Claim, StoreError> {
-        self.inner.claim(event).await
-    }
-
-    async fn get(&self, source: &str, key: &str) -> Result<Option<StoredEvent>, StoreError> {
-        self.inner.get(source, key).await
-    }
-
-    async fn take_over(
-        &self,
-        source: &str,
-        key: &str,
-        seen: i64,
-        until: i64,
-        token: &str,
-    ) -> Result<bool, StoreError> {
-        self.inner.take_over(source, key, seen, until, token).await
-    }
-
-    async fn mark_enqueued(
-        &self,
-        source: &str,
-        key: &str,
-        token: &str,
-    ) -> Result<bool, StoreError> {
-        self.inner.mark_enqueued(source, key, token).await
-    }
-
-    async fn release(&self, source: &str, key: &str, token: &str) -> Result<bool, StoreError> {
-        self.inner.release(source, key, token).await
-    }
-
-    async fn mark_done(
-        &self,
-        source: &str,
-        key: &str,
-        status: EventStatus,
-        note: Option<&str>,
-        at_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let found = self
-            .inner
-            .mark_done(source, key, status, note, at_ms)
-            .await?;
-        self.check("mark_done", found)
+        Ok(())
     }
 }
 
@@ -619,24 +529,22 @@ async fn a_crash_after_any_write_is_repaired_by_the_redelivery_applying_once_and
             body: message[0].body().unwrap().to_owned(),
         };
         let fired = Arc::new(AtomicBool::new(false));
-        let failing = |inner| FailOnceAfter {
-            inner,
-            at: step,
-            fired: fired.clone(),
-        };
+        let hook = fail_once_after(step, fired.clone());
         let crashing = Consumer::new(
-            failing(ItemsTable::from_sdk_config(
-                &pipeline.stack.aws,
-                pipeline.stack.items_table.clone(),
-            )),
-            FailOnceAfter {
-                inner: EventsTable::from_sdk_config(
+            AfterWrites::new(
+                ItemsTable::from_sdk_config(
+                    &pipeline.stack.aws,
+                    pipeline.stack.items_table.clone(),
+                ),
+                hook.clone(),
+            ),
+            AfterWrites::new(
+                EventsTable::from_sdk_config(
                     &pipeline.stack.aws,
                     pipeline.stack.events_table.clone(),
                 ),
-                at: step,
-                fired: fired.clone(),
-            },
+                hook,
+            ),
         );
 
         let first = crashing.process_batch(vec![record.clone()]).await;

@@ -4,18 +4,17 @@
 //! A drill wraps a port adapter, so the services carry no fault seam of their own: the ingress's
 //! queue aborts before a send (the event is claimed, not enqueued); the consumer's records store
 //! aborts after a notification and after a record is written, and its events log after an event is
-//! marked done (between the writes for one message, and between the messages of a batch). The
+//! marked done (between the writes for one message, and between the messages of a batch), through
+//! the [`AfterWrites`] decorator of `hooks`. The
 //! functions install these only with their `fault-drill` feature, which no deployed build enables.
 //! Each abort first writes one line starting with [`INGRESS_MARKER`] or [`CONSUMER_MARKER`] to
 //! standard error, so a load test can count the crashes it caused.
 
 use webhook_core::config::{ConfigError, Env};
 use webhook_core::envelope::EnvelopeMeta;
-use webhook_core::ports::{
-    Claim, EventStatus, EventsLog, NewEvent, Queue, QueueError, RecordId, RecordsStore, Saved,
-    StoreError, StoredEvent, StoredRecord,
-};
-use webhook_core::senders::Notification;
+use webhook_core::ports::{EventsLog, Queue, QueueError, RecordsStore, StoreError};
+
+use crate::hooks::{AfterWrite, AfterWrites};
 
 /// Probability that the ingress aborts right after claiming an event.
 pub const INGRESS_ABORT: &str = "FAULT_DRILL_INGRESS_ABORT";
@@ -83,123 +82,23 @@ pub fn arm_ingress<Q: Queue>(queue: Q, env: &impl Env) -> Result<DrillQueue<Q>, 
     })
 }
 
-/// The consumer's records store, aborting after a notification and after a record is written.
-#[derive(Debug, Clone)]
-pub struct DrillRecords<R> {
-    inner: R,
-    drill: Option<Drill>,
-}
+/// The consumer's events log and records store, each with the consumer's drill.
+pub type Drilled<L, R> = (AfterWrites<L, ConsumerDrill>, AfterWrites<R, ConsumerDrill>);
 
-impl<R: RecordsStore> RecordsStore for DrillRecords<R> {
-    async fn load(&self, id: RecordId<'_>) -> Result<Option<StoredRecord>, StoreError> {
-        self.inner.load(id).await
-    }
+/// The consumer's drill: after a notification, a record or a processed mark is written.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsumerDrill(Option<Drill>);
 
-    async fn save(
-        &self,
-        id: RecordId<'_>,
-        json: &str,
-        projections: &[(&'static str, Option<String>)],
-        expected: Option<u64>,
-        now_ms: i64,
-    ) -> Result<Saved, StoreError> {
-        let saved = self
-            .inner
-            .save(id, json, projections, expected, now_ms)
-            .await?;
-        if saved == Saved::Saved {
-            Drill::strike(
-                self.drill,
-                CONSUMER_MARKER,
-                "after saving the record of",
-                id.subject,
-            );
-        }
-        Ok(saved)
-    }
-
-    async fn put_notification(
-        &self,
-        id: RecordId<'_>,
-        event_key: &str,
-        notification: &Notification,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let put = self
-            .inner
-            .put_notification(id, event_key, notification, now_ms)
-            .await?;
-        Drill::strike(
-            self.drill,
-            CONSUMER_MARKER,
-            "after notifying for",
-            event_key,
-        );
-        Ok(put)
-    }
-}
-
-/// The consumer's events log, aborting after an event is marked done.
-#[derive(Debug, Clone)]
-pub struct DrillLog<L> {
-    inner: L,
-    drill: Option<Drill>,
-}
-
-impl<L: EventsLog> EventsLog for DrillLog<L> {
-    async fn claim(&self, event: &NewEvent<'_>) -> Result<Claim, StoreError> {
-        self.inner.claim(event).await
-    }
-
-    async fn get(&self, source: &str, key: &str) -> Result<Option<StoredEvent>, StoreError> {
-        self.inner.get(source, key).await
-    }
-
-    async fn take_over(
-        &self,
-        source: &str,
-        key: &str,
-        seen_lease_ms: i64,
-        lease_until_ms: i64,
-        claim_token: &str,
-    ) -> Result<bool, StoreError> {
-        self.inner
-            .take_over(source, key, seen_lease_ms, lease_until_ms, claim_token)
-            .await
-    }
-
-    async fn mark_enqueued(
-        &self,
-        source: &str,
-        key: &str,
-        claim_token: &str,
-    ) -> Result<bool, StoreError> {
-        self.inner.mark_enqueued(source, key, claim_token).await
-    }
-
-    async fn release(
-        &self,
-        source: &str,
-        key: &str,
-        claim_token: &str,
-    ) -> Result<bool, StoreError> {
-        self.inner.release(source, key, claim_token).await
-    }
-
-    async fn mark_done(
-        &self,
-        source: &str,
-        key: &str,
-        status: EventStatus,
-        note: Option<&str>,
-        at_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let found = self
-            .inner
-            .mark_done(source, key, status, note, at_ms)
-            .await?;
-        Drill::strike(self.drill, CONSUMER_MARKER, "after marking done", key);
-        Ok(found)
+impl AfterWrite for ConsumerDrill {
+    fn after(&self, operation: &'static str, key: &str) -> Result<(), StoreError> {
+        let place = match operation {
+            "put_notification" => "after notifying for",
+            "save" => "after saving the record of",
+            "mark_done" => "after marking done",
+            _ => return Ok(()),
+        };
+        Drill::strike(self.0, CONSUMER_MARKER, place, key);
+        Ok(())
     }
 }
 
@@ -209,14 +108,11 @@ pub fn arm_consumer<L: EventsLog, R: RecordsStore>(
     log: L,
     records: R,
     env: &impl Env,
-) -> Result<(DrillLog<L>, DrillRecords<R>), ConfigError> {
-    let drill = Drill::from_env(env, CONSUMER_ABORT)?;
+) -> Result<Drilled<L, R>, ConfigError> {
+    let drill = ConsumerDrill(Drill::from_env(env, CONSUMER_ABORT)?);
     Ok((
-        DrillLog { inner: log, drill },
-        DrillRecords {
-            inner: records,
-            drill,
-        },
+        AfterWrites::new(log, drill),
+        AfterWrites::new(records, drill),
     ))
 }
 

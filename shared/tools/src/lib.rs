@@ -6,9 +6,11 @@
 //! - `sender`: signing requests as the senders do.
 //! - `testkit`: sample requests, moto clients and per-test resources; `testkit::stub` a counting
 //!   DynamoDB/SQS endpoint for benchmarks.
-//! - `drill`: crash drills that wrap the functions' port adapters.
+//! - `drill`: crash drills that wrap the functions' port adapters; `hooks` the decorator they and
+//!   the crash tests use.
 
 pub mod drill;
+pub mod hooks;
 pub mod poller;
 pub mod provision;
 pub mod sender;
