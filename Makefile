@@ -1,6 +1,6 @@
 # The index of everyday commands. Each target is a thin call into scripts/ or cargo; local
 # commands read their settings from local.env.
-.PHONY: help setup dev test send show resign lint fmt bench load footprint fuzz
+.PHONY: help setup dev test send show resign lint fmt bench load footprint fuzz package
 
 SHELL := bash
 # local.env's defaults, read the one way every script reads them: a value already in the
@@ -49,6 +49,9 @@ fuzz: ## Fuzz every target for FUZZ_SECONDS each (default 30): make fuzz FUZZ_SE
 
 footprint: ## Start-up, peak RSS and arm64 package sizes (docs/BENCHMARKS.md); needs strace, hyperfine, GNU time
 	scripts/footprint.sh
+
+package: ## sam validate --lint, sam build (arm64) and each function's zipped size; slow, not part of test
+	scripts/package.sh
 
 bench: ## Run the benchmarks recorded in docs/BENCHMARKS.md
 	cargo bench -p webhook-core --bench verify

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the project's local tools into ./.venv: moto (DynamoDB and SQS protocol server),
-# cfn-lint and cargo-lambda, all from PyPI. Safe to run repeatedly; does nothing when up to date.
+# cfn-lint, cargo-lambda with zig, and the SAM CLI, all from PyPI (requirements-dev.txt). Safe to run
+# repeatedly; does nothing when up to date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

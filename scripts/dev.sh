@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The whole pipeline on this machine: moto (DynamoDB + SQS) on loopback, tables and queues with the
-# deployed settings, both Lambdas under `cargo lambda watch` (rebuilt on change), and a poller
-# playing the SQS event source mapping for the consumer. Settings come from local.env, unless
-# already set in the environment.
+# The whole pipeline on this machine: moto (DynamoDB + SQS + Secrets Manager) on loopback, tables
+# and queues with the deployed settings, a secret per source, both Lambdas under `cargo lambda
+# watch` (rebuilt on change), and a poller playing the SQS event source mapping for the consumer.
+# Settings come from local.env, unless already set in the environment.
 # Ctrl-C stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,8 +39,18 @@ trap stop_all EXIT
 cargo build --quiet -p webhookctl -p ingress -p consumer
 while IFS= read -r line; do export "${line?}"; done < <(target/debug/webhookctl provision)
 
+# The ingress reads its sources' credentials from the secrets provision made
+# (SOURCE_<NAME>_SECRET_ARN), as a deployed one does: the plain values are kept from the functions,
+# and stay with the local commands that sign as the senders do.
+plain_credentials=()
+for source in ${WEBHOOK_SOURCES//,/ }; do
+  prefix="SOURCE_$(tr 'a-z-' 'A-Z_' <<<"$source")_"
+  plain_credentials+=(-u "${prefix}SECRETS" -u "${prefix}AUTH_HEADER_NAME" -u "${prefix}AUTH_HEADER_VALUE")
+done
+
 set -m
-cargo lambda watch --quiet --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
+env "${plain_credentials[@]}" \
+  cargo lambda watch --quiet --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
   >target/dev/functions.log 2>&1 &
 children+=($!)
 target/debug/webhookctl poll >target/dev/poller.log 2>&1 &
@@ -66,6 +76,7 @@ Local webhook receiver is running (Ctrl-C stops everything).
   Legitmark webhook URL:   $INGRESS_URL/webhooks/legitmark
   Cr3dentials webhook URL: $INGRESS_URL/webhooks/cr3dentials
   DynamoDB + SQS (moto):   $AWS_ENDPOINT_URL   queue: $QUEUE_URL
+  Secrets (moto):          ${SECRET_NAME_PREFIX}{$(tr -s ', ' ',' <<<"$WEBHOOK_SOURCES")}
   Logs:                    target/dev/{functions,poller,moto}.log
 
 Try:  make send EVENT=events/payloads/legitmark/state_change_complete_approved.json

@@ -200,12 +200,17 @@ if step startup; then
     "$(python3 bench/footprint/figures.py hyperfine "$out/startup-true.json")"
   startup ingress ingress "$RUNS"
   startup consumer consumer "$RUNS"
-  # The SDK loads the system's CA certificates while the clients are built, from the bundle and from
-  # every file of the certificate directory that OpenSSL's layout probe finds (Debian: about 150
-  # certificates, each in three files). SSL_CERT_FILE restricts it to one file: the bundle, or an
-  # empty file to see the start-up without any certificate loading.
+  # The functions trust Amazon Trust Services' five roots, compiled in (webhook_aws::https), and read
+  # no certificate file. SSL_CERT_FILE (or SSL_CERT_DIR) switches them to the SDK's default client,
+  # which loads the host's store while the clients are built: the rows below measure that path with
+  # the CA bundle alone, and with an empty file (no certificate at all). Without either variable the
+  # default client would also read every file of the certificate directory that OpenSSL's layout
+  # probe finds (Debian: about 150 certificates, each in three files).
   bundle=/etc/ssl/certs/ca-certificates.crt
   if [ -f "$bundle" ]; then
+    # The SDK's default client as the functions used it before: the bundle and every file of the
+    # directory, which is what OpenSSL's probe finds on Debian.
+    startup ingress-host-store ingress "$RUNS" "SSL_CERT_FILE=$bundle" "SSL_CERT_DIR=$(dirname "$bundle")"
     startup ingress-bundle-only ingress "$RUNS" "SSL_CERT_FILE=$bundle"
     startup consumer-bundle-only consumer "$RUNS" "SSL_CERT_FILE=$bundle"
   fi
@@ -270,8 +275,12 @@ for t in ingress consumer; do
   figure "x86_64 release binary $t" "$(stat -c %s "$bin/release/$t") bytes"
 done
 if step package; then
-  echo "== cargo lambda build --release --arm64 --output-format zip -p ingress -p consumer" >&2
-  PATH="$root/.venv/bin:$PATH" cargo lambda build --release --arm64 --output-format zip -p ingress -p consumer
+  for t in ingress consumer; do
+    # One package per build, as sam build does: built together, cargo would give the consumer the
+    # ingress's features (its SQS and Secrets Manager clients).
+    echo "== cargo lambda build --release --arm64 --output-format zip -p $t" >&2
+    PATH="$root/.venv/bin:$PATH" cargo lambda build --release --arm64 --output-format zip -p "$t"
+  done
   for t in ingress consumer; do
     zip=$bin/lambda/$t/bootstrap.zip
     figure "arm64 package $t (bootstrap.zip)" \

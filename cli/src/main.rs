@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
@@ -43,8 +43,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create the tables and queues with the deployed settings (local stack only; AWS resources
-    /// come from template.yaml). Prints QUEUE_URL=... for the caller to export.
+    /// Create the tables and queues with the deployed settings, and a Secrets Manager secret per
+    /// source from its SOURCE_<NAME>_* credentials (local stack only; AWS resources come from
+    /// template.yaml). Prints QUEUE_URL=... and SOURCE_<NAME>_SECRET_ARN=... for the caller to
+    /// export.
     Provision,
     /// Play the SQS event source mapping: poll QUEUE_URL in batches, invoke the consumer, delete
     /// what succeeded and leave reported failures to the redrive policy. Stops on Ctrl-C.
@@ -53,13 +55,18 @@ enum Command {
         #[arg(long, env = "CONSUMER_INVOKE_URL")]
         invoke_url: String,
     },
-    /// Sign a payload file as its sender would, at the current time, and POST it to the ingress.
+    /// Sign a payload file as its sender would, at the current time, and POST it to the ingress
+    /// (over TLS for an https URL, such as a deployed function URL).
     Send {
         /// A payload file, e.g. events/payloads/legitmark/state_change_qc_approved.json.
         file: PathBuf,
-        /// Base URL of the ingress function URL (the path /webhooks/{source} is appended).
+        /// The ingress: its base URL (/webhooks/{source} is appended), or the webhook URL itself,
+        /// ending in /webhooks/{source} (e.g. the stack's WebhookUrlLegitmark output).
         #[arg(long, env = "INGRESS_URL")]
         url: String,
+        /// A PEM file of CA certificates to trust besides the system roots (e.g. a test CA).
+        #[arg(long, value_name = "PEM")]
+        ca_cert: Option<PathBuf>,
         /// Source name; by default the file's folder name.
         #[arg(long)]
         source: Option<String>,
@@ -113,9 +120,10 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Send {
             file,
             url,
+            ca_cert,
             source,
             id,
-        } => send(&file, &url, source, id).await,
+        } => send(&file, &url, ca_cert.as_deref(), source, id).await,
         Command::Events(command) => operate::events(command).await,
         Command::Replay(args) => operate::replay(args).await,
         Command::Dlq(command) => operate::dlq(command).await,
@@ -167,6 +175,13 @@ async fn provision() -> Result<(), Failure> {
     .await?;
     println!("QUEUE_URL={}", queues.queue_url);
     println!("DLQ_URL={}", queues.dlq_url);
+    let secret_prefix = ProcessEnv
+        .var("SECRET_NAME_PREFIX")
+        .filter(|prefix| !prefix.trim().is_empty())
+        .unwrap_or_else(|| "webhook/".to_owned());
+    for (var, arn) in provision::ensure_source_secrets(&aws, &ProcessEnv, &secret_prefix).await? {
+        println!("{var}={arn}");
+    }
     Ok(())
 }
 
@@ -287,9 +302,94 @@ fn signed_headers(
     Ok(headers)
 }
 
+/// Where a delivery for `source` goes: `url` itself when it already ends in
+/// `/webhooks/{source}`, else `url` with that path appended.
+fn webhook_url(url: &str, source: &str) -> Result<reqwest::Url, Failure> {
+    let mut target = reqwest::Url::parse(url).map_err(|e| format!("--url {url}: {e}"))?;
+    if !matches!(target.scheme(), "http" | "https") {
+        return Err(format!("--url {url}: expected an http:// or https:// URL").into());
+    }
+    let segments: Vec<&str> = target
+        .path_segments()
+        .map(|s| s.filter(|x| !x.is_empty()).collect())
+        .unwrap_or_default();
+    if let [.., "webhooks", named] = segments.as_slice() {
+        if *named == source {
+            let path = target.path().trim_end_matches('/').to_owned();
+            target.set_path(&path);
+            return Ok(target);
+        }
+        return Err(format!(
+            "--url {url} is the webhook URL of source {named}, but the payload is signed as \
+             {source}'s; pass --source {named} or the {source} URL"
+        )
+        .into());
+    }
+    target
+        .path_segments_mut()
+        .map_err(|()| format!("--url {url}: not a base URL"))?
+        .pop_if_empty()
+        .extend(["webhooks", source]);
+    Ok(target)
+}
+
+/// The client `send` posts with: TLS through rustls, trusting the system roots and, with
+/// `--ca-cert`, the certificates of that PEM file as well.
+fn send_client(ca_cert: Option<&Path>) -> Result<reqwest::Client, Failure> {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(30));
+    if let Some(path) = ca_cert {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("--ca-cert: reading {}: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("--ca-cert {}: {}", path.display(), error_chain(&e)))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "--ca-cert {}: no PEM certificate (-----BEGIN CERTIFICATE-----) in the file",
+                path.display()
+            )
+            .into());
+        }
+        builder = builder.tls_certs_merge(certs);
+    }
+    builder
+        .build()
+        .map_err(|e| format!("setting up the HTTP client: {}", error_chain(&e)).into())
+}
+
+/// An error and its causes, one after the other (reqwest's own message names only the first).
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(err) = cause {
+        let next = err.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = err.source();
+    }
+    text
+}
+
+/// Why a POST failed; for a refused server certificate, what `send` trusts and how to add a CA.
+fn send_error(target: &reqwest::Url, err: reqwest::Error, ca_cert: Option<&Path>) -> Failure {
+    let chain = error_chain(&err.without_url());
+    if target.scheme() == "https" && chain.contains("certificate") {
+        let advice = match ca_cert {
+            Some(path) => format!("trusted: the system roots and {}", path.display()),
+            None => "trusted: the system roots, which a deployed function URL chains to; for a \
+                     test server, pass its CA with --ca-cert <pem>"
+                .to_owned(),
+        };
+        return format!("POST {target}: TLS certificate refused: {chain} ({advice})").into();
+    }
+    format!("POST {target}: {chain}").into()
+}
+
 async fn send(
     file: &Path,
     url: &str,
+    ca_cert: Option<&Path>,
     source: Option<String>,
     id: Option<String>,
 ) -> Result<(), Failure> {
@@ -297,18 +397,19 @@ async fn send(
         Some(source) => source,
         None => source_of(file)?,
     };
+    let target = webhook_url(url, &source)?;
+    let client = send_client(ca_cert)?;
     let body = std::fs::read(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
     let message_id = id.unwrap_or_else(|| format!("msg_{}", uuid::Uuid::new_v4().simple()));
-    let target = format!("{}/webhooks/{source}", url.trim_end_matches('/'));
     let headers = signed_headers(&source, &message_id, &body)?;
-    let mut request = reqwest::Client::new().post(&target).body(body);
+    let mut request = client.post(target.clone()).body(body);
     for (name, value) in headers {
         request = request.header(name, value);
     }
     let response = request
         .send()
         .await
-        .map_err(|e| format!("POST {target}: {e}"))?;
+        .map_err(|e| send_error(&target, e, ca_cert))?;
     let status = response.status();
     println!(
         "{} {}",

@@ -252,7 +252,7 @@ fn from_hex(text: &str) -> Option<Vec<u8>> {
         .chars()
         .map(|c| c.to_digit(16))
         .collect::<Option<_>>()?;
-    (digits.len() % 2 == 0).then(|| {
+    digits.len().is_multiple_of(2).then(|| {
         digits
             .chunks(2)
             .map(|pair| u8::try_from(pair[0] * 16 + pair[1]).expect("two hex digits fit a byte"))

@@ -360,11 +360,11 @@ pub fn reconcile(workload: &Workload, reports: &[DeliveryReport], observed: &Obs
             tally.state_mismatches += 1;
             tally.example("record differs", pk.clone());
         }
-        if let Some((key, _)) = current_notification {
-            if !notified.contains_key(&(pk.as_str(), key)) {
-                tally.missing_notifications += 1;
-                tally.example("missing notification", format!("{pk} {key}"));
-            }
+        if let Some((key, _)) = current_notification
+            && !notified.contains_key(&(pk.as_str(), key))
+        {
+            tally.missing_notifications += 1;
+            tally.example("missing notification", format!("{pk} {key}"));
         }
     }
 

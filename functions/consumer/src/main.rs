@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
 
     let config = ConsumerConfig::from_env(&ProcessEnv)?;
-    let aws = aws_config::load_from_env().await;
+    let aws = webhook_aws::https::load_config().await?;
     let items = ItemsTable::from_sdk_config(&aws, config.items_table);
     let events = EventsTable::from_sdk_config(&aws, config.events_table);
     #[cfg(feature = "fault-drill")]

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use crate::clock::{Clock, system_clock};
-use crate::config::{DEFAULT_LEASE_MS, IngressConfig, Source};
+use crate::config::{DEFAULT_LEASE_MS, IngressConfig, LiveSources, Source, Sources};
 use crate::envelope::EnvelopeMeta;
 use crate::headers::Headers;
 use crate::key::{self, IdempotencyKey};
@@ -212,10 +212,12 @@ impl Delivery<'_> {
     }
 }
 
-/// The ingress service: configuration, the events log, the queue and a clock.
+/// The ingress service: configuration, the sources' verifiers, the events log, the queue and a
+/// clock.
 #[derive(Clone)]
 pub struct Ingress<L, Q> {
     config: IngressConfig,
+    sources: LiveSources,
     log: L,
     queue: Q,
     clock: Clock,
@@ -225,19 +227,31 @@ impl<L, Q> std::fmt::Debug for Ingress<L, Q> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ingress")
             .field("config", &self.config)
+            .field("sources", &self.sources)
             .finish_non_exhaustive()
     }
 }
 
 impl<L: EventsLog, Q: Queue> Ingress<L, Q> {
-    /// A service on the system clock.
+    /// A service on the system clock, serving the sources configured from the environment
+    /// (`config.sources`). Sources whose secrets are in a secret store need
+    /// [`Ingress::with_sources`].
     pub fn new(config: IngressConfig, log: L, queue: Q) -> Self {
         Self {
+            sources: LiveSources::fixed(config.sources.clone()),
             config,
             log,
             queue,
             clock: system_clock(),
         }
+    }
+
+    /// Verifies against `sources` (e.g. [`LiveSources::load`]: secrets read from a secret store
+    /// and refreshed) instead of the environment's sources alone.
+    #[must_use]
+    pub fn with_sources(mut self, sources: LiveSources) -> Self {
+        self.sources = sources;
+        self
     }
 
     /// Replaces the clock.
@@ -273,7 +287,7 @@ impl<L: EventsLog, Q: Queue> Ingress<L, Q> {
             Outcome::Rejected(class) => format!("rejected_{}", class.as_str()),
             other => other.name().to_owned(),
         };
-        metrics::count("ingress", &metric, (self.clock)());
+        metrics::count_for_source("ingress", trace.source.as_deref(), &metric, (self.clock)());
         outcome.response()
     }
 
@@ -283,7 +297,8 @@ impl<L: EventsLog, Q: Queue> Ingress<L, Q> {
         deadline_ms: Option<i64>,
         trace: &mut Trace,
     ) -> Outcome {
-        let Some(source) = route(&self.config, &request.path) else {
+        let mut sources = self.sources.current();
+        let Some(source) = route_among(&sources, &request.path) else {
             return Outcome::NotFound;
         };
         trace.source = Some(source.name.clone());
@@ -300,17 +315,30 @@ impl<L: EventsLog, Q: Queue> Ingress<L, Q> {
         // 600000 (ten minutes after the epoch), which would make every claim look abandoned the
         // moment it is made and hand it to the first retry.
         let deadline_ms = deadline_ms.filter(|&deadline| deadline > now_ms);
-        let verified =
+        // A request the credentials in hand reject is tried once more with those of a refresh
+        // under way, if it brings new ones: a sender that switched to a rotated secret is not
+        // refused by an instance that has not read it yet.
+        let verified = loop {
+            let Some(source) = route_among(&sources, &request.path) else {
+                return Outcome::NotFound;
+            };
             match source
                 .verifier
                 .verify(&body, &request.headers, now_ms.div_euclid(1000))
             {
-                Ok(verified) => verified,
-                Err(err) => {
-                    trace.failure = Some(err.class());
-                    return Outcome::Rejected(err.class());
-                }
-            };
+                Ok(verified) => break verified,
+                Err(err) => match self.sources.newer_than(&sources).await {
+                    Some(newer) => sources = newer,
+                    None => {
+                        trace.failure = Some(err.class());
+                        return Outcome::Rejected(err.class());
+                    }
+                },
+            }
+        };
+        let Some(source) = route_among(&sources, &request.path) else {
+            return Outcome::NotFound;
+        };
 
         let retention_s = i64::from(self.config.retention_days) * 86_400;
         let delivery = Delivery {
@@ -539,9 +567,17 @@ impl<L: EventsLog, Q: Queue> Ingress<L, Q> {
 
 /// The configured source a request path names: `/webhooks/{source}`, trailing slashes ignored.
 pub fn route<'c>(config: &'c IngressConfig, path: &str) -> Option<&'c Source> {
+    source_name(path).and_then(|name| config.source(name))
+}
+
+/// The source among `sources` a request path names, as [`route`] finds it.
+pub fn route_among<'s>(sources: &'s Sources, path: &str) -> Option<&'s Source> {
+    source_name(path).and_then(|name| sources.get(name))
+}
+
+fn source_name(path: &str) -> Option<&str> {
     path.strip_prefix(PATH_PREFIX)
         .map(|rest| rest.trim_end_matches('/'))
-        .and_then(|name| config.source(name))
 }
 
 /// The body's bytes, decoded from base64 when the transport encoded them, or the answer when it

@@ -7,6 +7,8 @@
 //! stalled there is exactly a process that died on that line, with every earlier write kept and
 //! nothing after it done. Every call is counted, so a test can assert how many calls a path makes.
 //!
+//! [`MemorySecrets`] is the secret store: secrets put, replaced and removed by the test.
+//!
 //! The moto suites remain the proof of the AWS adapters' own semantics; these stand-ins are what
 //! the services are tested against first.
 
@@ -16,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::envelope::EnvelopeMeta;
 use crate::ports::{
     Claim, EventStatus, EventsLog, NewEvent, Queue, QueueError, RecordId, RecordsStore, Saved,
-    StoreError, StoredEvent, StoredNotification, StoredRecord,
+    SecretStore, SecretStoreError, StoreError, StoredEvent, StoredNotification, StoredRecord,
 };
 use crate::senders::Notification;
 
@@ -464,5 +466,75 @@ impl Queue for MemoryQueue {
             body,
         });
         Ok(message_id)
+    }
+}
+
+/// The secret store in memory. Clones share the same secrets. Its `Debug` shows the secrets'
+/// ids, never their values.
+#[derive(Clone, Default)]
+pub struct MemorySecrets {
+    secrets: Arc<Mutex<BTreeMap<String, String>>>,
+    /// Faults and call counts (the operation is `get_secret`).
+    pub faults: MemoryFaults,
+}
+
+impl std::fmt::Debug for MemorySecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<String> = lock(&self.secrets).keys().cloned().collect();
+        f.debug_struct("MemorySecrets")
+            .field("ids", &ids)
+            .field("faults", &self.faults)
+            .finish()
+    }
+}
+
+impl MemorySecrets {
+    /// Sets the value of the secret `id` (creating or replacing it).
+    pub fn put(&self, id: &str, value: &str) {
+        lock(&self.secrets).insert(id.to_owned(), value.to_owned());
+    }
+
+    /// Deletes the secret `id`.
+    pub fn remove(&self, id: &str) {
+        lock(&self.secrets).remove(id);
+    }
+}
+
+impl SecretStore for MemorySecrets {
+    async fn get(&self, id: &str) -> Result<String, SecretStoreError> {
+        self.faults
+            .enter("get_secret")
+            .await
+            .map_err(SecretStoreError::Unavailable)?;
+        lock(&self.secrets)
+            .get(id)
+            .cloned()
+            .ok_or(SecretStoreError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn secrets_are_put_replaced_removed_and_can_fail() {
+        let store = MemorySecrets::default();
+        store.put("arn:one", "first");
+        let shared = store.clone();
+
+        assert_eq!(shared.get("arn:one").await, Ok("first".to_owned()));
+        store.put("arn:one", "second");
+        assert_eq!(shared.get("arn:one").await, Ok("second".to_owned()));
+        store.faults.fail("get_secret", 1);
+        assert!(matches!(
+            shared.get("arn:one").await,
+            Err(SecretStoreError::Unavailable(_))
+        ));
+        store.remove("arn:one");
+        assert_eq!(shared.get("arn:one").await, Err(SecretStoreError::NotFound));
+        assert_eq!(store.faults.calls("get_secret"), 4);
+        let shown = format!("{store:?}");
+        assert!(shown.contains("MemorySecrets") && !shown.contains("second"));
     }
 }

@@ -5,8 +5,10 @@
 //!   release, archive a conflict or a quarantine).
 //! - [`RecordsStore`]: the records users see, saved with a version, and the notification outbox.
 //! - [`Queue`]: the hand-over from the ingress to the consumer.
+//! - [`SecretStore`]: where the sources' credentials are kept when not in the environment.
 //!
-//! Adapters implement them: DynamoDB and SQS in `webhook-aws`, in memory in [`crate::memory`].
+//! Adapters implement them: DynamoDB, SQS and Secrets Manager in `webhook-aws`, in memory in
+//! [`crate::memory`].
 //! A lost race is an answer (`Claim::Existing`, `false`, `Saved::VersionConflict`), not an error;
 //! errors are what a retry may fix.
 
@@ -266,4 +268,25 @@ pub trait Queue: Send + Sync {
         meta: &EnvelopeMeta,
         payload: &str,
     ) -> impl Future<Output = Result<String, QueueError>> + Send;
+}
+
+/// Reading a secret failed. Never carries any part of a secret's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretStoreError {
+    /// The store has no such secret (or no current value of it).
+    #[error("no such secret")]
+    NotFound,
+    /// The secret's value is binary, not text.
+    #[error("the secret's value is not text")]
+    NotText,
+    /// The call failed (network, throttling, permissions, ...).
+    #[error("reading the secret failed: {0}")]
+    Unavailable(String),
+}
+
+/// Where the sources' credentials are kept, one secret per source (a JSON
+/// [`crate::config::SecretDocument`]).
+pub trait SecretStore: Send + Sync {
+    /// The current text value of the secret `id` (an ARN or a name).
+    fn get(&self, id: &str) -> impl Future<Output = Result<String, SecretStoreError>> + Send;
 }

@@ -1,17 +1,20 @@
-//! Creating the tables and queues outside CloudFormation: for the local stack and integration tests.
+//! Creating the tables, queues and the sources' secrets outside CloudFormation: for the local stack
+//! and integration tests.
 //!
 //! It owns the resource settings as constants that `template.yaml` must match (a test compares
 //! them), so local resources and deployed ones cannot drift apart. Production resources are created
-//! by the SAM template, never by this module.
+//! by the SAM template, never by this module. The local stack keeps each source's credentials in a
+//! Secrets Manager secret made from its `SOURCE_<NAME>_*` variables, as a deployed stack does.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use webhook_aws::events_table::{EXPIRES_AT, PK};
 use webhook_aws::items_table::SK;
+
 /// Receives before SQS moves a message to the dead-letter queue.
 pub const MAX_RECEIVE_COUNT: u32 = 5;
 /// Dead-letter queue retention: 14 days, the SQS maximum.
@@ -42,32 +45,95 @@ fn failed(resource: &str, err: impl std::fmt::Display) -> ProvisionError {
     }
 }
 
-/// The key schema of a table.
+/// The type of a key attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttributeKind {
+    /// `S`.
+    String,
+    /// `N`.
+    Number,
+}
+
+impl AttributeKind {
+    /// The `AttributeType` letter of CloudFormation and the DynamoDB API.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::String => "S",
+            Self::Number => "N",
+        }
+    }
+
+    fn scalar(self) -> ScalarAttributeType {
+        match self {
+            Self::String => ScalarAttributeType::S,
+            Self::Number => ScalarAttributeType::N,
+        }
+    }
+}
+
+/// A key attribute of an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyAttribute {
+    /// The attribute.
+    pub name: &'static str,
+    /// Its type.
+    pub kind: AttributeKind,
+}
+
+/// A global secondary index projecting every attribute (`Projection: ALL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexSpec {
+    /// The index name.
+    pub name: &'static str,
+    /// Its partition key.
+    pub partition_key: KeyAttribute,
+    /// Its sort key, if any.
+    pub sort_key: Option<KeyAttribute>,
+}
+
+/// The key schema, TTL attribute and global secondary indexes of a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableSpec {
     /// Partition key attribute (string).
     pub partition_key: &'static str,
     /// Sort key attribute (string), if any.
     pub sort_key: Option<&'static str>,
-    /// TTL attribute.
-    pub ttl_attribute: &'static str,
+    /// TTL attribute, if the table expires items.
+    pub ttl_attribute: Option<&'static str>,
+    /// Global secondary indexes.
+    pub indexes: &'static [IndexSpec],
 }
 
-/// The events table: one item per `{source}#{key}`.
+/// The events table: one item per `{source}#{key}`, expiring after the retention period.
 pub const EVENTS_TABLE: TableSpec = TableSpec {
     partition_key: PK,
     sort_key: None,
-    ttl_attribute: EXPIRES_AT,
+    ttl_attribute: Some(EXPIRES_AT),
+    indexes: &[],
 };
 
-/// The items table: item and verification records, and their notifications.
+/// The items table: item and verification records, and their notifications; nothing expires.
 pub const ITEMS_TABLE: TableSpec = TableSpec {
     partition_key: PK,
     sort_key: Some(SK),
-    ttl_attribute: EXPIRES_AT,
+    ttl_attribute: None,
+    indexes: &[],
 };
 
-/// Creates `name` with `spec` (on-demand, TTL on) unless it exists.
+fn key_element(
+    table: &str,
+    attribute: &str,
+    key_type: KeyType,
+) -> Result<KeySchemaElement, ProvisionError> {
+    KeySchemaElement::builder()
+        .attribute_name(attribute)
+        .key_type(key_type)
+        .build()
+        .map_err(|e| failed(table, e))
+}
+
+/// Creates `name` with `spec` (on-demand; TTL on where the spec names an attribute) unless it
+/// exists.
 pub async fn ensure_table(
     client: &aws_sdk_dynamodb::Client,
     name: &str,
@@ -82,38 +148,61 @@ pub async fn ensure_table(
     if !exists {
         let mut keys = vec![(spec.partition_key, KeyType::Hash)];
         keys.extend(spec.sort_key.map(|sk| (sk, KeyType::Range)));
+        let mut attributes: Vec<(&str, AttributeKind)> = keys
+            .iter()
+            .map(|(attribute, _)| (*attribute, AttributeKind::String))
+            .collect();
         let mut request = client
             .create_table()
             .table_name(name)
             .billing_mode(BillingMode::PayPerRequest);
         for (attribute, key_type) in keys {
-            request = request
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name(attribute)
-                        .key_type(key_type)
-                        .build()
-                        .map_err(|e| failed(name, e))?,
+            request = request.key_schema(key_element(name, attribute, key_type)?);
+        }
+        for index in spec.indexes {
+            let mut gsi = GlobalSecondaryIndex::builder()
+                .index_name(index.name)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
                 )
-                .attribute_definitions(
-                    AttributeDefinition::builder()
-                        .attribute_name(attribute)
-                        .attribute_type(ScalarAttributeType::S)
-                        .build()
-                        .map_err(|e| failed(name, e))?,
-                );
+                .key_schema(key_element(name, index.partition_key.name, KeyType::Hash)?);
+            attributes.push((index.partition_key.name, index.partition_key.kind));
+            if let Some(sort_key) = index.sort_key {
+                gsi = gsi.key_schema(key_element(name, sort_key.name, KeyType::Range)?);
+                attributes.push((sort_key.name, sort_key.kind));
+            }
+            request = request.global_secondary_indexes(gsi.build().map_err(|e| failed(name, e))?);
+        }
+        let mut defined: Vec<&str> = Vec::new();
+        for (attribute, kind) in attributes {
+            if defined.contains(&attribute) {
+                continue;
+            }
+            defined.push(attribute);
+            request = request.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(attribute)
+                    .attribute_type(kind.scalar())
+                    .build()
+                    .map_err(|e| failed(name, e))?,
+            );
         }
         request
             .send()
             .await
             .map_err(|e| failed(name, aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
     }
+    let Some(ttl_attribute) = spec.ttl_attribute else {
+        return Ok(());
+    };
     client
         .update_time_to_live()
         .table_name(name)
         .time_to_live_specification(
             TimeToLiveSpecification::builder()
-                .attribute_name(spec.ttl_attribute)
+                .attribute_name(ttl_attribute)
                 .enabled(true)
                 .build()
                 .map_err(|e| failed(name, e))?,
@@ -199,4 +288,70 @@ pub async fn ensure_queues(
         .queue_url
         .unwrap_or_default();
     Ok(Queues { queue_url, dlq_url })
+}
+
+/// Gives the Secrets Manager secret `name` the text `value`, creating it if need be; its ARN.
+pub async fn ensure_secret(
+    aws: &aws_config::SdkConfig,
+    name: &str,
+    value: &str,
+) -> Result<String, ProvisionError> {
+    use aws_sdk_secretsmanager::error::DisplayErrorContext;
+    use aws_sdk_secretsmanager::operation::create_secret::CreateSecretError;
+
+    let client = aws_sdk_secretsmanager::Client::new(aws);
+    let arn = match client
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+    {
+        Ok(created) => created.arn,
+        Err(err)
+            if matches!(
+                err.as_service_error(),
+                Some(CreateSecretError::ResourceExistsException(_))
+            ) =>
+        {
+            client
+                .put_secret_value()
+                .secret_id(name)
+                .secret_string(value)
+                .send()
+                .await
+                .map_err(|e| failed(name, DisplayErrorContext(e)))?
+                .arn
+        }
+        Err(err) => return Err(failed(name, DisplayErrorContext(err))),
+    };
+    arn.ok_or_else(|| failed(name, "the answer has no ARN"))
+}
+
+/// Puts the credentials `env` gives each source of `WEBHOOK_SOURCES` (`SOURCE_<NAME>_SECRETS`,
+/// `_AUTH_HEADER_NAME`, `_AUTH_HEADER_VALUE`, validated as the ingress would) into the secret
+/// `{name_prefix}{source}`, as the ingress reads it; each source's `SOURCE_<NAME>_SECRET_ARN`
+/// variable and value.
+pub async fn ensure_source_secrets(
+    aws: &aws_config::SdkConfig,
+    env: &impl webhook_core::config::Env,
+    name_prefix: &str,
+) -> Result<Vec<(String, String)>, ProvisionError> {
+    use webhook_core::config::{self, SecretDocument};
+
+    let list = env
+        .var("WEBHOOK_SOURCES")
+        .ok_or_else(|| failed("secrets", "WEBHOOK_SOURCES is not set"))?;
+    let registry = webhook_core::senders::builtin();
+    let mut vars = Vec::new();
+    for source in list.split([',', ' ']).filter(|n| !n.is_empty()) {
+        let name = format!("{name_prefix}{source}");
+        let (_, scheme) = config::source_sender(env, &registry, source)
+            .ok_or_else(|| failed(&name, format!("no sender for source {source}")))?;
+        let document =
+            SecretDocument::from_env(env, source, scheme).map_err(|e| failed(&name, e))?;
+        let arn = ensure_secret(aws, &name, &document.to_json()).await?;
+        vars.push((format!("{}SECRET_ARN", config::source_prefix(source)), arn));
+    }
+    Ok(vars)
 }

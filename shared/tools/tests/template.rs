@@ -1,14 +1,50 @@
-//! The SAM template against the local stack: deployed resources must carry the settings that
-//! `provision` gives local ones, and each function every variable its configuration reads.
+//! The SAM template against the local stack and the code: deployed resources must carry the
+//! settings that `provision` gives local ones, each function every variable its configuration
+//! reads, the secrets documents the shape the ingress reads, the roles no more than they need, and
+//! the alarms and the dashboard the metrics the functions emit.
+//!
+//! The template is read as written (short-form tags kept) and evaluated for a given set of
+//! parameter values by a small interpreter of the intrinsic functions it uses ([`Deploy`]).
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use serde_norway::Value;
-use webhook_core::config::{self, ConsumerConfig, IngressConfig};
+use serde_norway::{Mapping, Value};
+use webhook_core::config::{self, ConsumerConfig, IngressConfig, SecretDocument, Source};
+use webhook_core::ingress::Outcome;
+use webhook_core::metrics;
+use webhook_core::senders;
+use webhook_core::verify::FailureClass;
 use webhook_tools::provision::{self, TableSpec};
+
+/// The stack name the evaluated template is deployed under.
+const STACK: &str = "test-stack";
+/// An existing secret's ARN, as an operator would pass it.
+const EXISTING_LEGITMARK_ARN: &str =
+    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:webhooks/legitmark-AbC123";
+const EXISTING_CR3DENTIALS_ARN: &str =
+    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:webhooks/cr3dentials-XyZ789";
+const KMS_KEY: &str = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+/// The secrets parameters and the `local.env` variables that hold the local stack's values of
+/// them: a first deploy of the template is evaluated with the local secrets.
+const LOCAL_SECRETS: [(&str, &str); 4] = [
+    ("LegitmarkSigningSecrets", "SOURCE_LEGITMARK_SECRETS"),
+    ("Cr3dentialsSigningSecret", "SOURCE_CR3DENTIALS_SECRETS"),
+    (
+        "Cr3dentialsAuthHeaderName",
+        "SOURCE_CR3DENTIALS_AUTH_HEADER_NAME",
+    ),
+    (
+        "Cr3dentialsAuthHeaderValue",
+        "SOURCE_CR3DENTIALS_AUTH_HEADER_VALUE",
+    ),
+];
+
+/// The functions the template deploys.
+const FUNCTIONS: [&str; 2] = ["IngressFunction", "ConsumerFunction"];
 
 fn repo_file(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -22,6 +58,15 @@ fn template() -> Value {
     serde_norway::from_str(&repo_file("template.yaml")).unwrap()
 }
 
+fn local_env() -> BTreeMap<String, String> {
+    repo_file("local.env")
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
 fn properties<'t>(template: &'t Value, resource: &str) -> &'t Value {
     let properties = &template["Resources"][resource]["Properties"];
     assert!(properties.is_mapping(), "{resource} has no Properties");
@@ -32,6 +77,11 @@ fn number(value: &Value) -> u64 {
     value
         .as_u64()
         .unwrap_or_else(|| panic!("{value:?} is not a whole number"))
+}
+
+/// The name of a short-form tag, without its `!`.
+fn tag_name(tag: &serde_norway::value::Tag) -> String {
+    tag.to_string().trim_start_matches('!').to_owned()
 }
 
 /// The target of `!Ref X` or `{Ref: X}`.
@@ -51,176 +101,690 @@ fn get_att(value: &Value) -> Option<&str> {
     }
 }
 
-fn env_vars<'t>(template: &'t Value, function: &str) -> BTreeMap<&'t str, &'t Value> {
-    properties(template, function)["Environment"]["Variables"]
+/// The arguments of `!If [condition, then, else]`.
+fn if_args(value: &Value) -> Option<(&str, &Value, &Value)> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "If" => {
+            match tagged.value.as_sequence().map(Vec::as_slice) {
+                Some([condition, then, otherwise]) => Some((condition.as_str()?, then, otherwise)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn is_resource(template: &Value, name: &str) -> bool {
+    template["Resources"][name].is_mapping()
+}
+
+fn resources_of_type<'t>(template: &'t Value, kind: &str) -> Vec<(&'t str, &'t Value)> {
+    template["Resources"]
         .as_mapping()
-        .unwrap_or_else(|| panic!("{function} has no environment variables"))
+        .unwrap()
         .iter()
+        .filter(|(_, resource)| resource["Type"] == kind)
+        .map(|(name, resource)| (name.as_str().unwrap(), resource))
+        .collect()
+}
+
+/// A function's variables as written: the `Globals` ones, then its own (which win).
+fn env_vars<'t>(template: &'t Value, function: &str) -> BTreeMap<&'t str, &'t Value> {
+    let global = template["Globals"]["Function"]["Environment"]["Variables"]
+        .as_mapping()
+        .into_iter()
+        .flatten();
+    let own = properties(template, function)["Environment"]["Variables"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("{function} has no environment variables"));
+    global
+        .chain(own)
         .map(|(name, value)| (name.as_str().unwrap(), value))
         .collect()
 }
 
-/// A table's key schema as the template declares it.
+/// One deployment of the template: every parameter's value (its default, the local secrets, then
+/// the overrides), and the intrinsic functions evaluated with them.
+struct Deploy<'t> {
+    template: &'t Value,
+    parameters: BTreeMap<String, String>,
+}
+
+impl<'t> Deploy<'t> {
+    /// A first deploy with the local stack's secrets and every other parameter at its default,
+    /// then `overrides`.
+    fn new(template: &'t Value, overrides: &[(&str, &str)]) -> Self {
+        let local = local_env();
+        let mut parameters: BTreeMap<String, String> = template["Parameters"]
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .filter_map(|(name, parameter)| {
+                let default = match &parameter["Default"] {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    _ => return None,
+                };
+                Some((name.as_str().unwrap().to_owned(), default))
+            })
+            .collect();
+        for (parameter, var) in LOCAL_SECRETS {
+            let value = local
+                .get(var)
+                .unwrap_or_else(|| panic!("local.env lacks {var}"));
+            parameters.insert(parameter.to_owned(), value.clone());
+        }
+        for (name, value) in overrides {
+            assert!(
+                template["Parameters"][*name].is_mapping(),
+                "the template has no parameter {name}"
+            );
+            parameters.insert((*name).to_owned(), (*value).to_owned());
+        }
+        Self {
+            template,
+            parameters,
+        }
+    }
+
+    fn parameter(&self, name: &str) -> &str {
+        self.parameters
+            .get(name)
+            .unwrap_or_else(|| panic!("parameter {name} has no value in this deploy"))
+    }
+
+    /// The value `${name}` or `!Ref name` stands for: a parameter's value, a pseudo parameter, a
+    /// resource's logical id (its `Ref`), or `Resource.Attribute` for an attribute.
+    fn reference(&self, name: &str) -> Option<String> {
+        match name {
+            "AWS::NoValue" => None,
+            "AWS::StackName" => Some(STACK.to_owned()),
+            "AWS::Region" => Some("eu-west-1".to_owned()),
+            "AWS::AccountId" => Some("123456789012".to_owned()),
+            "AWS::Partition" => Some("aws".to_owned()),
+            _ if self.template["Parameters"][name].is_mapping() => {
+                Some(self.parameter(name).to_owned())
+            }
+            _ => {
+                let resource = name.split('.').next().unwrap();
+                assert!(
+                    is_resource(self.template, resource),
+                    "{name} names no parameter or resource"
+                );
+                Some(name.to_owned())
+            }
+        }
+    }
+
+    /// Whether the condition named `name` holds.
+    fn condition(&self, name: &str) -> bool {
+        let condition = &self.template["Conditions"][name];
+        assert!(!condition.is_null(), "no condition {name}");
+        self.holds(condition)
+    }
+
+    /// Whether a condition or rule function holds (`!Or`, `!And`, `!Not`, `!Equals`,
+    /// `!Condition`).
+    fn holds(&self, condition: &Value) -> bool {
+        let Value::Tagged(tagged) = condition else {
+            panic!("{condition:?} is not a condition function");
+        };
+        if tagged.tag == "Condition" {
+            return self.condition(tagged.value.as_str().unwrap());
+        }
+        let args = tagged
+            .value
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{condition:?} takes a list"));
+        match (tag_name(&tagged.tag).as_str(), args.as_slice()) {
+            ("Or", args) => args.iter().any(|arg| self.holds(arg)),
+            ("And", args) => args.iter().all(|arg| self.holds(arg)),
+            ("Not", [arg]) => !self.holds(arg),
+            ("Equals", [a, b]) => self.scalar(a) == self.scalar(b),
+            _ => panic!("condition function {condition:?} is not known to this test"),
+        }
+    }
+
+    /// `value` evaluated to a string.
+    fn scalar(&self, value: &Value) -> String {
+        match self.resolve(value) {
+            Some(Value::String(s)) => s,
+            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::Bool(b)) => b.to_string(),
+            other => panic!("{value:?} is not a single value: {other:?}"),
+        }
+    }
+
+    /// `!Sub` of a string.
+    fn substitute(&self, text: &str) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after
+                .find('}')
+                .unwrap_or_else(|| panic!("unclosed ${{ in {text:?}"));
+            let name = &after[..end];
+            if let Some(literal) = name.strip_prefix('!') {
+                out.push_str("${");
+                out.push_str(literal);
+                out.push('}');
+            } else {
+                out.push_str(
+                    &self
+                        .reference(name)
+                        .unwrap_or_else(|| panic!("${{{name}}} has no value")),
+                );
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// `value` with every intrinsic function evaluated; `None` for `AWS::NoValue`.
+    fn resolve(&self, value: &Value) -> Option<Value> {
+        match value {
+            Value::Tagged(tagged) => {
+                let name = tag_name(&tagged.tag);
+                let args = tagged.value.as_sequence().map(Vec::as_slice);
+                match (name.as_str(), args) {
+                    ("Ref", _) => self
+                        .reference(tagged.value.as_str().unwrap())
+                        .map(Value::String),
+                    ("GetAtt", _) => {
+                        let target = tagged.value.as_str().unwrap();
+                        Some(Value::String(self.reference(target).unwrap()))
+                    }
+                    ("Sub", _) => Some(Value::String(
+                        self.substitute(tagged.value.as_str().unwrap()),
+                    )),
+                    ("If", Some([condition, then, otherwise])) => {
+                        if self.condition(condition.as_str().unwrap()) {
+                            self.resolve(then)
+                        } else {
+                            self.resolve(otherwise)
+                        }
+                    }
+                    ("Join", Some([delimiter, list])) => {
+                        let Some(Value::Sequence(items)) = self.resolve(list) else {
+                            panic!("!Join of {list:?}, which is not a list");
+                        };
+                        let parts: Vec<String> = items.iter().map(|i| self.scalar(i)).collect();
+                        Some(Value::String(parts.join(delimiter.as_str().unwrap())))
+                    }
+                    ("Split", Some([delimiter, source])) => {
+                        let source = self.scalar(source);
+                        Some(Value::Sequence(
+                            source
+                                .split(delimiter.as_str().unwrap())
+                                .map(|s| Value::String(s.to_owned()))
+                                .collect(),
+                        ))
+                    }
+                    _ => panic!("intrinsic function {value:?} is not known to this test"),
+                }
+            }
+            Value::Sequence(items) => Some(Value::Sequence(
+                items.iter().filter_map(|i| self.resolve(i)).collect(),
+            )),
+            Value::Mapping(map) => {
+                let mut resolved = Mapping::new();
+                for (key, value) in map {
+                    if let Some(value) = self.resolve(value) {
+                        resolved.insert(key.clone(), value);
+                    }
+                }
+                Some(Value::Mapping(resolved))
+            }
+            other => Some(other.clone()),
+        }
+    }
+
+    /// A resource's properties as deployed, or `None` when its `Condition` is false.
+    fn resource(&self, name: &str) -> Option<Value> {
+        let resource = &self.template["Resources"][name];
+        assert!(resource.is_mapping(), "no resource {name}");
+        if let Some(condition) = resource["Condition"].as_str()
+            && !self.condition(condition)
+        {
+            return None;
+        }
+        self.resolve(&resource["Properties"])
+    }
+
+    /// The environment `function` gets.
+    fn environment(&self, function: &str) -> BTreeMap<String, String> {
+        env_vars(self.template, function)
+            .into_iter()
+            .filter(|(_, value)| self.resolve(value).is_some())
+            .map(|(name, value)| (name.to_owned(), self.scalar(value)))
+            .collect()
+    }
+
+    /// Secrets Manager as this deploy leaves it: the secrets the stack creates (by their `Ref`,
+    /// the logical id), and `existing` ones.
+    fn secrets_manager(&self, existing: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut store: BTreeMap<String, String> = existing
+            .iter()
+            .map(|(arn, document)| ((*arn).to_owned(), (*document).to_owned()))
+            .collect();
+        for (name, _) in resources_of_type(self.template, "AWS::SecretsManager::Secret") {
+            if let Some(secret) = self.resource(name) {
+                let document = secret["SecretString"].as_str().unwrap().to_owned();
+                store.insert(name.to_owned(), document);
+            }
+        }
+        store
+    }
+
+    /// Every policy statement of `role` that this deploy keeps.
+    fn statements(&self, role: &str) -> Vec<Value> {
+        let role = self.resource(role).unwrap();
+        role["Policies"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["PolicyDocument"]["Statement"].as_sequence().unwrap())
+            .cloned()
+            .collect()
+    }
+}
+
+/// The ingress's sources as it would start with them: its configuration read from `env`, and
+/// each source named by a `SOURCE_<NAME>_SECRET_ARN` read from `store` as the ingress reads it.
+fn ingress_sources(
+    env: &BTreeMap<String, String>,
+    store: &BTreeMap<String, String>,
+) -> Result<(IngressConfig, Vec<Source>), String> {
+    let config = IngressConfig::from_env(env).map_err(|e| e.to_string())?;
+    let mut sources = config.sources.clone();
+    for source in &config.secret_sources {
+        let document = store
+            .get(&source.secret_id)
+            .ok_or_else(|| format!("{} names no secret", source.var()))?;
+        sources.push(source.source(document).map_err(|e| e.to_string())?);
+    }
+    Ok((config, sources))
+}
+
+/// A created secret's document.
+fn document(text: &str) -> SecretDocument {
+    SecretDocument::parse(text).unwrap_or_else(|e| panic!("not a secrets document: {e}"))
+}
+
+/// A table's keys, TTL and indexes as the template declares them.
 #[derive(Debug)]
 struct DeclaredTable {
     partition_key: String,
     sort_key: Option<String>,
-    ttl_attribute: String,
-    string_keys: bool,
+    ttl_attribute: Option<String>,
+    /// Every attribute definition, with its type.
+    attributes: BTreeMap<String, String>,
+    /// Index name → (partition key, sort key, projection type).
+    indexes: BTreeMap<String, (String, Option<String>, String)>,
 }
 
 impl PartialEq<TableSpec> for DeclaredTable {
     fn eq(&self, spec: &TableSpec) -> bool {
-        self.string_keys
-            && self.partition_key == spec.partition_key
+        let string = provision::AttributeKind::String.as_str();
+        // Every key's type, and nothing else: DynamoDB refuses a definition no key uses.
+        let mut attributes = BTreeMap::from([(spec.partition_key.to_owned(), string.to_owned())]);
+        attributes.extend(spec.sort_key.map(|k| (k.to_owned(), string.to_owned())));
+        let mut indexes = BTreeMap::new();
+        for index in spec.indexes {
+            for key in [Some(index.partition_key), index.sort_key]
+                .into_iter()
+                .flatten()
+            {
+                attributes.insert(key.name.to_owned(), key.kind.as_str().to_owned());
+            }
+            indexes.insert(
+                index.name.to_owned(),
+                (
+                    index.partition_key.name.to_owned(),
+                    index.sort_key.map(|k| k.name.to_owned()),
+                    "ALL".to_owned(),
+                ),
+            );
+        }
+        self.partition_key == spec.partition_key
             && self.sort_key.as_deref() == spec.sort_key
-            && self.ttl_attribute == spec.ttl_attribute
+            && self.ttl_attribute.as_deref() == spec.ttl_attribute
+            && self.attributes == attributes
+            && self.indexes == indexes
     }
 }
 
-fn declared_table(template: &Value, resource: &str) -> DeclaredTable {
-    let table = properties(template, resource);
+fn key_schema(keys: &Value) -> (String, Option<String>) {
     let key = |key_type: &str| {
-        table["KeySchema"]
-            .as_sequence()
+        keys.as_sequence()
             .unwrap()
             .iter()
             .find(|k| k["KeyType"] == key_type)
             .map(|k| k["AttributeName"].as_str().unwrap().to_owned())
     };
-    let string_keys = table["AttributeDefinitions"]
+    (key("HASH").unwrap(), key("RANGE"))
+}
+
+fn declared_table(template: &Value, resource: &str) -> DeclaredTable {
+    let table = properties(template, resource);
+    let (partition_key, sort_key) = key_schema(&table["KeySchema"]);
+    let attributes = table["AttributeDefinitions"]
         .as_sequence()
         .unwrap()
         .iter()
-        .all(|d| d["AttributeType"] == "S");
+        .map(|d| {
+            (
+                d["AttributeName"].as_str().unwrap().to_owned(),
+                d["AttributeType"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let indexes = table["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|index| {
+            let (hash, range) = key_schema(&index["KeySchema"]);
+            let projection = index["Projection"]["ProjectionType"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            (
+                index["IndexName"].as_str().unwrap().to_owned(),
+                (hash, range, projection),
+            )
+        })
+        .collect();
+    let ttl = &table["TimeToLiveSpecification"];
     DeclaredTable {
-        partition_key: key("HASH").unwrap(),
-        sort_key: key("RANGE"),
-        ttl_attribute: table["TimeToLiveSpecification"]["AttributeName"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-        string_keys,
+        partition_key,
+        sort_key,
+        ttl_attribute: (ttl["Enabled"] == true)
+            .then(|| ttl["AttributeName"].as_str().unwrap().to_owned()),
+        attributes,
+        indexes,
     }
 }
 
-/// The environment a function would get at deploy: literals as written, parameters at their
-/// defaults, secrets and optional settings (no default, or an empty one) as `local.env` sets them,
-/// and resources by logical id.
-fn deployed_env(template: &Value, function: &str) -> BTreeMap<String, String> {
-    let local_env = repo_file("local.env");
-    let local: BTreeMap<&str, &str> = local_env
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .collect();
-    env_vars(template, function)
+/// Every class of authentication failure, each counted as `rejected_<class>`.
+fn failure_classes() -> [FailureClass; 4] {
+    let all = [
+        FailureClass::Headers,
+        FailureClass::Timestamp,
+        FailureClass::Signature,
+        FailureClass::Auth,
+    ];
+    for class in all {
+        // A new class stops this from compiling until the alarms and the dashboard count it.
+        match class {
+            FailureClass::Headers
+            | FailureClass::Timestamp
+            | FailureClass::Signature
+            | FailureClass::Auth => {}
+        }
+    }
+    all
+}
+
+fn rejected_metric(class: FailureClass) -> String {
+    format!("rejected_{}", class.as_str())
+}
+
+/// The built-in sources, as the URL path and the `Source` dimension name them.
+fn builtin_sources() -> Vec<&'static str> {
+    senders::builtin().names().collect()
+}
+
+/// The ingress's degraded answers: 503 because DynamoDB (`store_unavailable`) or SQS
+/// (`enqueue_failed`) was unavailable.
+const DEGRADED: [&str; 2] = ["store_unavailable", "enqueue_failed"];
+/// The consumer's outcomes (`webhook_core::consumer`).
+const CONSUMER_OUTCOMES: [&str; 5] = [
+    "processed",
+    "duplicate",
+    "out_of_order",
+    "quarantined",
+    "failed",
+];
+
+/// One metric a CloudWatch alarm or dashboard reads.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct MetricRef {
+    namespace: String,
+    name: String,
+    dimensions: BTreeMap<String, String>,
+}
+
+impl MetricRef {
+    fn ours(name: &str, dimensions: &[(&str, &str)]) -> Self {
+        Self {
+            namespace: metrics::NAMESPACE.to_owned(),
+            name: name.to_owned(),
+            dimensions: dimensions
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    fn of_function(name: &str, function: &str) -> Self {
+        Self::ours(name, &[("Stack", STACK), ("Function", function)])
+    }
+
+    fn of_source(name: &str, source: &str) -> Self {
+        Self::ours(
+            name,
+            &[
+                ("Stack", STACK),
+                ("Function", "ingress"),
+                ("Source", source),
+            ],
+        )
+    }
+
+    fn aws(namespace: &str, name: &str, dimension: (&str, &str)) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            dimensions: BTreeMap::from([(dimension.0.to_owned(), dimension.1.to_owned())]),
+        }
+    }
+
+    fn from_alarm_fields(metric: &Value) -> Self {
+        Self {
+            namespace: metric["Namespace"].as_str().unwrap().to_owned(),
+            name: metric["MetricName"].as_str().unwrap().to_owned(),
+            dimensions: metric["Dimensions"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .map(|d| {
+                    (
+                        d["Name"].as_str().unwrap().to_owned(),
+                        d["Value"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An alarm as deployed: what it reads, and how it decides.
+#[derive(Debug)]
+struct Alarm {
+    name: String,
+    properties: Value,
+    /// Metric id (`None` for a single-metric alarm) → the metric, its period and statistic.
+    metrics: BTreeMap<Option<String>, (MetricRef, u64, String)>,
+    /// The expression whose value is compared, for a metric-math alarm.
+    expression: Option<String>,
+}
+
+fn deployed_alarms(deploy: &Deploy) -> Vec<Alarm> {
+    resources_of_type(deploy.template, "AWS::CloudWatch::Alarm")
         .into_iter()
-        .map(|(name, value)| {
-            let resolved = match (ref_target(value), value) {
-                (Some(target), _) => match &template["Parameters"][target]["Default"] {
-                    Value::String(default) if default.is_empty() => {
-                        local.get(name).map(|v| (*v).to_owned()).unwrap_or_default()
-                    }
-                    Value::String(default) => default.clone(),
-                    Value::Number(default) => default.to_string(),
-                    _ if template["Resources"][target].is_mapping() => target.to_owned(),
-                    _ => local.get(name).map(|v| (*v).to_owned()).unwrap_or_else(|| {
-                        panic!("{name} refers to {target}, which has no default or local value")
-                    }),
-                },
-                (None, Value::String(literal)) => literal.clone(),
-                (None, Value::Number(literal)) => literal.to_string(),
-                (None, other) => panic!("{name} is neither a literal nor a Ref: {other:?}"),
-            };
-            (name.to_owned(), resolved)
+        .map(|(name, _)| {
+            let properties = deploy.resource(name).unwrap();
+            let mut metrics = BTreeMap::new();
+            let mut expression = None;
+            if properties["MetricName"].is_string() {
+                metrics.insert(
+                    None,
+                    (
+                        MetricRef::from_alarm_fields(&properties),
+                        number(&properties["Period"]),
+                        properties["Statistic"].as_str().unwrap().to_owned(),
+                    ),
+                );
+            }
+            for query in properties["Metrics"].as_sequence().into_iter().flatten() {
+                let id = query["Id"].as_str().unwrap().to_owned();
+                if let Some(text) = query["Expression"].as_str() {
+                    assert!(query["ReturnData"] == true, "{name}: {id} is not returned");
+                    assert!(expression.is_none(), "{name} returns two expressions");
+                    expression = Some(text.to_owned());
+                    continue;
+                }
+                assert!(query["ReturnData"] == false, "{name}: {id} is returned");
+                let stat = &query["MetricStat"];
+                metrics.insert(
+                    Some(id),
+                    (
+                        MetricRef::from_alarm_fields(&stat["Metric"]),
+                        number(&stat["Period"]),
+                        stat["Stat"].as_str().unwrap().to_owned(),
+                    ),
+                );
+            }
+            Alarm {
+                name: name.to_owned(),
+                properties,
+                metrics,
+                expression,
+            }
         })
         .collect()
 }
 
-/// The value of a rule function's argument: a parameter's (`!Ref`) or a literal.
-fn rule_value(value: &Value, parameters: &BTreeMap<&str, &str>) -> String {
-    match (ref_target(value), value) {
-        (Some(name), _) => parameters
-            .get(name)
-            .unwrap_or_else(|| panic!("the rules refer to {name}, which this test does not set"))
-            .to_string(),
-        (None, Value::String(literal)) => literal.clone(),
-        (None, other) => panic!("unexpected rule argument {other:?}"),
+impl Alarm {
+    fn watched(&self) -> BTreeSet<&MetricRef> {
+        self.metrics.values().map(|(metric, _, _)| metric).collect()
+    }
+
+    /// Fires on one occurrence, summed over five minutes, of any of its metrics.
+    fn assert_fires_on_the_first_in_five_minutes(&self) {
+        let name = &self.name;
+        for (metric, period, stat) in self.metrics.values() {
+            assert_eq!(*period, 300, "{name} reads {metric:?}");
+            assert_eq!(stat, "Sum", "{name} reads {metric:?}");
+        }
+        if self.metrics.len() > 1 {
+            // Missing series are skipped by SUM, so one metric with data is enough.
+            let ids: BTreeSet<&str> = self.metrics.keys().flatten().map(String::as_str).collect();
+            let expression = self.expression.as_deref().unwrap_or_default();
+            let summed: BTreeSet<&str> = expression
+                .strip_prefix("SUM([")
+                .and_then(|e| e.strip_suffix("])"))
+                .unwrap_or_else(|| panic!("{name} computes {expression:?}, not SUM([...])"))
+                .split(',')
+                .map(str::trim)
+                .collect();
+            assert_eq!(summed, ids, "{name} does not sum all its metrics");
+        }
+        let p = &self.properties;
+        assert_eq!(number(&p["EvaluationPeriods"]), 1, "{name}");
+        assert_eq!(number(&p["Threshold"]), 1, "{name}");
+        assert_eq!(
+            p["ComparisonOperator"], "GreaterThanOrEqualToThreshold",
+            "{name}"
+        );
+        assert_eq!(p["TreatMissingData"], "notBreaching", "{name}");
     }
 }
 
-/// Whether a CloudFormation rule condition holds for these parameter values. It knows the rule
-/// functions the template uses, in their short forms (`!Or`, `!And`, `!Not`, `!Equals`).
-fn holds(condition: &Value, parameters: &BTreeMap<&str, &str>) -> bool {
-    let Value::Tagged(tagged) = condition else {
-        panic!("{condition:?} is not a rule function");
+/// Every metric the dashboard plots.
+fn dashboard_metrics(deploy: &Deploy) -> BTreeSet<MetricRef> {
+    let dashboards = resources_of_type(deploy.template, "AWS::CloudWatch::Dashboard");
+    let [(name, _)] = dashboards.as_slice() else {
+        panic!("the template should declare one dashboard");
     };
-    let args = tagged
-        .value
-        .as_sequence()
-        .unwrap_or_else(|| panic!("{condition:?} takes a list"));
-    if tagged.tag == "Or" {
-        args.iter().any(|arg| holds(arg, parameters))
-    } else if tagged.tag == "And" {
-        args.iter().all(|arg| holds(arg, parameters))
-    } else if tagged.tag == "Not" {
-        let [arg] = args.as_slice() else {
-            panic!("!Not takes one condition: {condition:?}");
-        };
-        !holds(arg, parameters)
-    } else if tagged.tag == "Equals" {
-        let [a, b] = args.as_slice() else {
-            panic!("!Equals takes two values: {condition:?}");
-        };
-        rule_value(a, parameters) == rule_value(b, parameters)
-    } else {
-        panic!("rule function {} is not known to this test", tagged.tag);
+    let dashboard = deploy.resource(name).unwrap();
+    let body: serde_json::Value =
+        serde_json::from_str(dashboard["DashboardBody"].as_str().unwrap())
+            .unwrap_or_else(|e| panic!("the dashboard body is not JSON: {e}"));
+    let mut found = BTreeSet::new();
+    for widget in body["widgets"].as_array().unwrap() {
+        for metric in widget["properties"]["metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let fields: Vec<&str> = metric
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(serde_json::Value::as_str)
+                .collect();
+            assert!(
+                fields.len() >= 2 && fields.len().is_multiple_of(2) && !fields.contains(&"."),
+                "{metric} should be namespace, name and dimension pairs, in full"
+            );
+            found.insert(MetricRef {
+                namespace: fields[0].to_owned(),
+                name: fields[1].to_owned(),
+                dimensions: fields[2..]
+                    .chunks(2)
+                    .map(|pair| (pair[0].to_owned(), pair[1].to_owned()))
+                    .collect(),
+            });
+        }
     }
-}
-
-/// Whether the template's `Rules` let a stack with these parameter values be deployed.
-fn rules_admit(template: &Value, parameters: &BTreeMap<&str, &str>) -> bool {
-    template["Rules"]
-        .as_mapping()
-        .unwrap()
-        .values()
-        .filter(|rule| {
-            let condition = &rule["RuleCondition"];
-            condition.is_null() || holds(condition, parameters)
-        })
-        .flat_map(|rule| rule["Assertions"].as_sequence().unwrap())
-        .all(|assertion| holds(&assertion["Assert"], parameters))
-}
-
-fn alarms(template: &Value) -> impl Iterator<Item = (&str, &Value)> {
-    template["Resources"]
-        .as_mapping()
-        .unwrap()
-        .iter()
-        .filter(|(_, resource)| resource["Type"] == "AWS::CloudWatch::Alarm")
-        .map(|(name, resource)| (name.as_str().unwrap(), &resource["Properties"]))
+    found
 }
 
 #[test]
-fn events_table_keys_match_local_stack() {
+fn events_table_matches_local_stack() {
     // Given the template
     let template = template();
 
     // When its events table is read
     let table = declared_table(&template, "EventsTable");
 
-    // Then it has the local table's keys and TTL attribute
+    // Then it has the local table's keys, TTL attribute and indexes
     assert_eq!(table, provision::EVENTS_TABLE);
 }
 
 #[test]
-fn items_table_keys_match_local_stack() {
+fn items_table_matches_local_stack() {
     let template = template();
 
     let table = declared_table(&template, "ItemsTable");
 
     assert_eq!(table, provision::ITEMS_TABLE);
+    assert_eq!(table.ttl_attribute, None, "nothing sets a TTL on items");
+}
+
+#[test]
+fn tables_are_protected_from_deletion() {
+    let template = template();
+
+    for table in ["EventsTable", "ItemsTable"] {
+        let resource = &template["Resources"][table];
+        assert!(
+            resource["Properties"]["DeletionProtectionEnabled"] == true,
+            "{table} lacks deletion protection"
+        );
+        assert_eq!(resource["DeletionPolicy"], "Retain", "{table}");
+        assert_eq!(resource["UpdateReplacePolicy"], "Retain", "{table}");
+        assert!(
+            resource["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+                == true,
+            "{table}"
+        );
+    }
 }
 
 #[test]
@@ -298,32 +862,64 @@ fn consumer_reads_the_queue_as_the_local_poller_does() {
 }
 
 #[test]
-fn ingress_gets_every_variable_its_config_reads() {
+fn consumer_concurrency_is_capped_by_a_parameter() {
     let template = template();
 
-    let vars = env_vars(&template, "IngressFunction");
-    let config = IngressConfig::from_env(&deployed_env(&template, "IngressFunction")).unwrap();
+    let event = properties(&template, "ConsumerFunction")["Events"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .find(|e| e["Type"] == "SQS")
+        .unwrap();
+    let parameter = ref_target(&event["Properties"]["ScalingConfig"]["MaximumConcurrency"])
+        .expect("MaximumConcurrency should come from a parameter");
 
+    let parameter = &template["Parameters"][parameter];
+    // SQS event source mappings take 2 to 1000.
+    assert_eq!(number(&parameter["MinValue"]), 2);
+    assert_eq!(number(&parameter["MaxValue"]), 1000);
+    assert_eq!(number(&parameter["Default"]), 10);
+}
+
+#[test]
+fn ingress_gets_every_variable_its_config_reads() {
+    // Given a first deploy, which creates both secrets from the parameters
+    let template = template();
+    let deploy = Deploy::new(&template, &[]);
+    let vars = env_vars(&template, "IngressFunction");
+
+    // When the ingress reads its configuration and its secrets
+    let env = deploy.environment("IngressFunction");
+    let (config, sources) = ingress_sources(&env, &deploy.secrets_manager(&[])).unwrap();
+
+    // Then every variable is set, each configured source has its secret's ARN, and the limits
+    // are the defaults
     for name in [
         "EVENTS_TABLE",
         "QUEUE_URL",
         "WEBHOOK_SOURCES",
-        "SOURCE_LEGITMARK_SECRETS",
-        "SOURCE_CR3DENTIALS_SECRETS",
-        "SOURCE_CR3DENTIALS_AUTH_HEADER_NAME",
-        "SOURCE_CR3DENTIALS_AUTH_HEADER_VALUE",
         "MAX_BODY_BYTES",
         "RETENTION_DAYS",
+        metrics::STACK_VAR,
     ] {
         assert!(vars.contains_key(name), "ingress lacks {name}");
     }
     assert_eq!(ref_target(vars["EVENTS_TABLE"]), Some("EventsTable"));
     assert_eq!(ref_target(vars["QUEUE_URL"]), Some("EventsQueue"));
-    for source in &config.sources {
-        let secrets = format!("{}SECRETS", config::source_prefix(&source.name));
+    assert!(
+        config.sources.is_empty(),
+        "a source is configured from the environment"
+    );
+    assert_eq!(sources.len(), builtin_sources().len());
+    for source in &config.secret_sources {
+        assert_eq!(
+            source.var(),
+            format!("{}SECRET_ARN", config::source_prefix(&source.name))
+        );
         assert!(
-            vars.contains_key(secrets.as_str()),
-            "ingress lacks {secrets}"
+            env.contains_key(&source.var()),
+            "ingress lacks {}",
+            source.var()
         );
     }
     assert_eq!(config.max_body_bytes, config::DEFAULT_MAX_BODY_BYTES);
@@ -333,9 +929,10 @@ fn ingress_gets_every_variable_its_config_reads() {
 #[test]
 fn consumer_gets_every_variable_its_config_reads() {
     let template = template();
+    let deploy = Deploy::new(&template, &[]);
 
     let vars = env_vars(&template, "ConsumerFunction");
-    let config = ConsumerConfig::from_env(&deployed_env(&template, "ConsumerFunction")).unwrap();
+    let config = ConsumerConfig::from_env(&deploy.environment("ConsumerFunction")).unwrap();
 
     assert_eq!(config.events_table, "EventsTable");
     assert_eq!(config.items_table, "ItemsTable");
@@ -344,66 +941,458 @@ fn consumer_gets_every_variable_its_config_reads() {
 }
 
 #[test]
-fn secrets_come_only_from_no_echo_parameters() {
+fn every_function_counts_under_its_stack() {
     let template = template();
-    let parameters = template["Parameters"].as_mapping().unwrap();
-    let no_echo = |name: &str| template["Parameters"][name]["NoEcho"] == true;
+    let deploy = Deploy::new(&template, &[]);
 
-    let secret_vars: BTreeMap<&str, &Value> = ["IngressFunction", "ConsumerFunction"]
-        .into_iter()
-        .flat_map(|function| env_vars(&template, function))
-        .filter(|(name, _)| name.ends_with("_SECRETS") || name.ends_with("_AUTH_HEADER_VALUE"))
-        .collect();
-    let secret_parameters: BTreeSet<&str> = parameters
-        .keys()
-        .filter_map(Value::as_str)
-        .filter(|name| {
-            let lower = name.to_ascii_lowercase();
-            lower.contains("secret") || lower.contains("headervalue")
-        })
-        .collect();
+    for function in FUNCTIONS {
+        let function_props = properties(&template, function);
+        let env = deploy.environment(function);
 
-    assert!(!secret_vars.is_empty());
-    for (name, value) in secret_vars {
-        let parameter = ref_target(value)
-            .unwrap_or_else(|| panic!("{name} must come from a parameter, not a literal"));
-        assert!(no_echo(parameter), "{parameter} (for {name}) lacks NoEcho");
-    }
-    for parameter in secret_parameters {
-        assert!(no_echo(parameter), "{parameter} lacks NoEcho");
-    }
-}
-
-#[test]
-fn roles_grant_nothing_on_every_resource() {
-    let template = template();
-
-    let statements: Vec<&Value> = template["Resources"]
-        .as_mapping()
-        .unwrap()
-        .values()
-        .filter(|r| r["Type"] == "AWS::IAM::Role")
-        .flat_map(|r| r["Properties"]["Policies"].as_sequence().unwrap())
-        .flat_map(|p| p["PolicyDocument"]["Statement"].as_sequence().unwrap())
-        .collect();
-
-    assert!(!statements.is_empty());
-    for statement in statements {
-        let resource = &statement["Resource"];
+        assert_eq!(env[metrics::STACK_VAR], STACK, "{function}");
+        assert_eq!(
+            deploy.resolve(&template["Globals"]["Function"]["Architectures"]),
+            Some(Value::Sequence(vec!["arm64".into()])),
+        );
         assert!(
-            resource != "*" && get_att(resource).is_some(),
-            "{statement:?} is not scoped to one resource of the stack"
+            function_props["Architectures"].is_null() && function_props["Tracing"].is_null(),
+            "{function} overrides the Globals"
         );
     }
 }
 
 #[test]
-fn rules_admit_exactly_the_cr3dentials_settings_the_ingress_starts_with() {
+fn no_function_gets_a_secret_in_its_environment() {
+    let template = template();
+    let no_echo: BTreeSet<&str> = template["Parameters"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, p)| p["NoEcho"] == true)
+        .map(|(name, _)| name.as_str().unwrap())
+        .collect();
+
+    // Every parameter that holds a secret is NoEcho
+    for name in template["Parameters"].as_mapping().unwrap().keys() {
+        let name = name.as_str().unwrap();
+        let lower = name.to_ascii_lowercase();
+        let holds_secret =
+            (lower.contains("secret") && !lower.ends_with("arn")) || lower.contains("headervalue");
+        assert!(
+            !holds_secret || no_echo.contains(name),
+            "{name} holds a secret but lacks NoEcho"
+        );
+    }
+    assert!(!no_echo.is_empty());
+
+    // No function's environment names a secret or refers to a NoEcho parameter
+    for function in FUNCTIONS {
+        for (name, value) in env_vars(&template, function) {
+            assert!(
+                !name.ends_with("_SECRETS") && !name.contains("_AUTH_HEADER_"),
+                "{function} gets {name}"
+            );
+            let mentioned = mentions(value);
+            assert!(
+                mentioned.iter().all(|m| !no_echo.contains(m.as_str())),
+                "{function}'s {name} refers to a NoEcho parameter"
+            );
+        }
+    }
+
+    // The NoEcho parameters reach nothing but the secrets the stack creates (and the Rules and
+    // Conditions, which CloudFormation never shows)
+    for (name, resource) in template["Resources"].as_mapping().unwrap() {
+        if resource["Type"] == "AWS::SecretsManager::Secret" {
+            continue;
+        }
+        for mentioned in mentions(resource) {
+            assert!(
+                !no_echo.contains(mentioned.as_str()),
+                "{name:?} refers to {mentioned}"
+            );
+        }
+    }
+    for mentioned in mentions(&template["Outputs"]) {
+        assert!(
+            !no_echo.contains(mentioned.as_str()),
+            "an output refers to {mentioned}"
+        );
+    }
+}
+
+/// Every parameter or resource named by a `!Ref` or a `!Sub` within `value`.
+fn mentions(value: &Value) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    match value {
+        Value::Tagged(tagged) => {
+            if let (true, Some(target)) = (tagged.tag == "Ref", tagged.value.as_str()) {
+                found.insert(target.to_owned());
+            }
+            if let (true, Some(text)) = (tagged.tag == "Sub", tagged.value.as_str()) {
+                for part in text.split("${").skip(1) {
+                    let name = part.split('}').next().unwrap();
+                    found.insert(name.split('.').next().unwrap().to_owned());
+                }
+            }
+            found.extend(mentions(&tagged.value));
+        }
+        Value::Sequence(items) => items.iter().for_each(|i| found.extend(mentions(i))),
+        Value::Mapping(map) => map.values().for_each(|v| found.extend(mentions(v))),
+        _ => {}
+    }
+    found
+}
+
+#[test]
+fn created_secrets_hold_the_documents_the_ingress_reads() {
+    let template = template();
+    let created = |overrides: &[(&str, &str)], secret: &str| {
+        let deploy = Deploy::new(&template, overrides);
+        document(&deploy.secrets_manager(&[])[secret])
+    };
+    let header = |name: &str, value: &str| Some((name.to_owned(), value.to_owned()));
+
+    // Legitmark's list, separated by spaces or commas, becomes a JSON array
+    for (list, expected) in [
+        ("whsec_a", vec!["whsec_a"]),
+        ("whsec_a whsec_b", vec!["whsec_a", "whsec_b"]),
+        ("whsec_a,whsec_b", vec!["whsec_a", "whsec_b"]),
+        (
+            "whsec_a whsec_b,whsec_c",
+            vec!["whsec_a", "whsec_b", "whsec_c"],
+        ),
+    ] {
+        let legitmark = created(&[("LegitmarkSigningSecrets", list)], "LegitmarkSecret");
+        assert_eq!(legitmark.secrets, expected, "{list:?}");
+        assert_eq!(legitmark.auth_header, None, "{list:?}");
+    }
+
+    // Cr3dentials' secret, header, or both
+    let cr3dentials = |secret: &str, name: &str, value: &str| {
+        let document = created(
+            &[
+                ("Cr3dentialsSigningSecret", secret),
+                ("Cr3dentialsAuthHeaderName", name),
+                ("Cr3dentialsAuthHeaderValue", value),
+            ],
+            "Cr3dentialsSecret",
+        );
+        (document.secrets, document.auth_header)
+    };
+    assert_eq!(
+        cr3dentials("s3cret with spaces, commas", "", ""),
+        (vec!["s3cret with spaces, commas".to_owned()], None)
+    );
+    assert_eq!(
+        cr3dentials("", "X-API-Key", "key value"),
+        (vec![], header("X-API-Key", "key value"))
+    );
+    assert_eq!(
+        cr3dentials("s", "X-API-Key", "v"),
+        (vec!["s".to_owned()], header("X-API-Key", "v"))
+    );
+
+    // And the ingress starts with the local stack's secrets stored that way
+    let deploy = Deploy::new(&template, &[]);
+    let started = ingress_sources(
+        &deploy.environment("IngressFunction"),
+        &deploy.secrets_manager(&[]),
+    );
+    assert!(started.is_ok(), "{:?}", started.err());
+}
+
+#[test]
+fn existing_secrets_are_used_as_given_and_none_is_created() {
+    let template = template();
+    let deploy = Deploy::new(
+        &template,
+        &[
+            ("LegitmarkSecretArn", EXISTING_LEGITMARK_ARN),
+            ("Cr3dentialsSecretArn", EXISTING_CR3DENTIALS_ARN),
+            // Nothing else is needed when the secrets exist.
+            ("LegitmarkSigningSecrets", ""),
+            ("Cr3dentialsSigningSecret", ""),
+            ("Cr3dentialsAuthHeaderName", ""),
+            ("Cr3dentialsAuthHeaderValue", ""),
+        ],
+    );
+
+    let env = deploy.environment("IngressFunction");
+    let created = deploy.secrets_manager(&[]);
+
+    assert!(created.is_empty(), "{created:?}");
+    assert_eq!(env["SOURCE_LEGITMARK_SECRET_ARN"], EXISTING_LEGITMARK_ARN);
+    assert_eq!(
+        env["SOURCE_CR3DENTIALS_SECRET_ARN"],
+        EXISTING_CR3DENTIALS_ARN
+    );
+    assert!(rules_admit(&deploy));
+}
+
+#[test]
+fn ingress_may_read_exactly_the_secrets_it_is_given() {
+    let template = template();
+
+    for overrides in [
+        vec![],
+        vec![("LegitmarkSecretArn", EXISTING_LEGITMARK_ARN)],
+        vec![
+            ("LegitmarkSecretArn", EXISTING_LEGITMARK_ARN),
+            ("Cr3dentialsSecretArn", EXISTING_CR3DENTIALS_ARN),
+        ],
+    ] {
+        // Given a deploy that creates both secrets, one, or none
+        let deploy = Deploy::new(&template, &overrides);
+        let given: BTreeSet<String> = deploy
+            .environment("IngressFunction")
+            .into_iter()
+            .filter(|(name, _)| name.ends_with("_SECRET_ARN"))
+            .map(|(_, arn)| arn)
+            .collect();
+
+        // When the roles' Secrets Manager statements are read
+        let mut granted = BTreeMap::new();
+        for (role, _) in resources_of_type(&template, "AWS::IAM::Role") {
+            for statement in deploy.statements(role) {
+                if actions(&statement)
+                    .iter()
+                    .any(|a| a.starts_with("secretsmanager:"))
+                {
+                    granted.insert(role, statement);
+                }
+            }
+        }
+
+        // Then only the ingress may read them, and only them, and do nothing else there
+        assert_eq!(given.len(), builtin_sources().len(), "{overrides:?}");
+        assert_eq!(
+            granted.keys().copied().collect::<Vec<_>>(),
+            ["IngressRole"],
+            "{overrides:?}"
+        );
+        let statement = &granted["IngressRole"];
+        assert_eq!(
+            actions(statement),
+            ["secretsmanager:GetSecretValue"],
+            "{overrides:?}"
+        );
+        assert_eq!(resources(statement), given, "{overrides:?}");
+    }
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    match &statement["Action"] {
+        Value::String(action) => vec![action.clone()],
+        Value::Sequence(actions) => actions
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect(),
+        other => panic!("unexpected Action {other:?}"),
+    }
+}
+
+fn resources(statement: &Value) -> BTreeSet<String> {
+    match &statement["Resource"] {
+        Value::String(resource) => BTreeSet::from([resource.clone()]),
+        Value::Sequence(resources) => resources
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect(),
+        other => panic!("unexpected Resource {other:?}"),
+    }
+}
+
+/// X-Ray's write actions, which take no resource: the only ones a role may have on `*`.
+const XRAY_ACTIONS: [&str; 2] = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
+
+#[test]
+fn roles_grant_nothing_on_every_resource() {
+    let template = template();
+    // A resource of this stack, a parameter naming one (a secret, the KMS key), or a path under
+    // a resource's ARN (a table's index).
+    let scoped = |resource: &Value| -> bool {
+        fn one(template: &Value, resource: &Value) -> bool {
+            if let Some((_, then, otherwise)) = if_args(resource) {
+                return one(template, then) && one(template, otherwise);
+            }
+            if let Some(target) = get_att(resource) {
+                return is_resource(template, target.split('.').next().unwrap());
+            }
+            if let Some(target) = ref_target(resource) {
+                return is_resource(template, target)
+                    || template["Parameters"][target].is_mapping();
+            }
+            match resource {
+                Value::Tagged(tagged) if tagged.tag == "Sub" => {
+                    let text = tagged.value.as_str().unwrap();
+                    text.strip_prefix("${")
+                        .and_then(|t| t.split_once(".Arn}/"))
+                        .is_some_and(|(name, _)| is_resource(template, name))
+                }
+                _ => false,
+            }
+        }
+        one(&template, resource)
+    };
+
+    let mut checked = 0;
+    for (role, resource) in resources_of_type(&template, "AWS::IAM::Role") {
+        let statements = resource["Properties"]["Policies"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["PolicyDocument"]["Statement"].as_sequence().unwrap());
+        for statement in statements {
+            let (condition, statement) = match if_args(statement) {
+                Some((condition, then, otherwise)) => {
+                    assert_eq!(ref_target(otherwise), Some("AWS::NoValue"), "{role}");
+                    (Some(condition), then)
+                }
+                None => (None, statement),
+            };
+            let listed = match &statement["Resource"] {
+                Value::Sequence(items) => items.iter().collect(),
+                one => vec![one],
+            };
+            for resource in listed {
+                if resource == "*" {
+                    assert!(
+                        condition == Some("TracingActive")
+                            && actions(statement)
+                                .iter()
+                                .all(|a| XRAY_ACTIONS.contains(&a.as_str())),
+                        "{role}: {statement:?} is granted on every resource"
+                    );
+                } else {
+                    assert!(
+                        scoped(resource),
+                        "{role}: {statement:?} is not scoped to resources of the stack"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 0);
+}
+
+#[test]
+fn a_kms_key_encrypts_tables_queues_and_secrets_and_the_roles_may_use_it() {
+    let template = template();
+    let roles: Vec<&str> = resources_of_type(&template, "AWS::IAM::Role")
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let kms_statements = |deploy: &Deploy, role: &str| -> Vec<Value> {
+        deploy
+            .statements(role)
+            .into_iter()
+            .filter(|s| actions(s).iter().any(|a| a.starts_with("kms:")))
+            .collect()
+    };
+    assert_eq!(template["Parameters"]["KmsKeyArn"]["Default"], "");
+
+    // Given no key: AWS-managed encryption, and no KMS permission
+    let deploy = Deploy::new(&template, &[]);
+    for table in ["EventsTable", "ItemsTable"] {
+        assert!(deploy.resource(table).unwrap()["SSESpecification"].is_null());
+    }
+    for queue in ["EventsQueue", "DeadLetterQueue"] {
+        let queue = deploy.resource(queue).unwrap();
+        assert!(queue["SqsManagedSseEnabled"] == true);
+        assert!(queue["KmsMasterKeyId"].is_null());
+    }
+    for (secret, _) in resources_of_type(&template, "AWS::SecretsManager::Secret") {
+        assert!(deploy.resource(secret).unwrap()["KmsKeyId"].is_null());
+    }
+    for role in &roles {
+        assert!(kms_statements(&deploy, role).is_empty(), "{role}");
+    }
+
+    // Given a key: it encrypts everything, and every function's role may use it
+    let deploy = Deploy::new(&template, &[("KmsKeyArn", KMS_KEY)]);
+    for table in ["EventsTable", "ItemsTable"] {
+        let sse = &deploy.resource(table).unwrap()["SSESpecification"];
+        assert!(sse["SSEEnabled"] == true, "{table}");
+        assert_eq!(sse["SSEType"], "KMS", "{table}");
+        assert_eq!(sse["KMSMasterKeyId"], KMS_KEY, "{table}");
+    }
+    for queue in ["EventsQueue", "DeadLetterQueue"] {
+        let queue = deploy.resource(queue).unwrap();
+        assert!(queue["SqsManagedSseEnabled"].is_null());
+        assert_eq!(queue["KmsMasterKeyId"], KMS_KEY);
+    }
+    for (secret, _) in resources_of_type(&template, "AWS::SecretsManager::Secret") {
+        assert_eq!(deploy.resource(secret).unwrap()["KmsKeyId"], KMS_KEY);
+    }
+    for role in &roles {
+        let statements = kms_statements(&deploy, role);
+        let [statement] = statements.as_slice() else {
+            panic!("{role} should have one KMS statement: {statements:?}");
+        };
+        assert_eq!(
+            actions(statement),
+            ["kms:Decrypt", "kms:GenerateDataKey"],
+            "{role}"
+        );
+        assert_eq!(
+            resources(statement),
+            BTreeSet::from([KMS_KEY.to_owned()]),
+            "{role}"
+        );
+    }
+}
+
+#[test]
+fn tracing_is_optional_and_permitted_when_active() {
+    let template = template();
+    let parameter = &template["Parameters"]["Tracing"];
+    let xray_statements = |deploy: &Deploy, role: &str| -> usize {
+        deploy
+            .statements(role)
+            .iter()
+            .filter(|s| actions(s).iter().any(|a| a.starts_with("xray:")))
+            .count()
+    };
+
+    assert_eq!(parameter["Default"], "PassThrough");
+    assert_eq!(
+        parameter["AllowedValues"],
+        Value::Sequence(vec!["Active".into(), "PassThrough".into()])
+    );
+    assert_eq!(
+        ref_target(&template["Globals"]["Function"]["Tracing"]),
+        Some("Tracing")
+    );
+    for (role, _) in resources_of_type(&template, "AWS::IAM::Role") {
+        let passthrough = Deploy::new(&template, &[]);
+        let active = Deploy::new(&template, &[("Tracing", "Active")]);
+        assert_eq!(xray_statements(&passthrough, role), 0, "{role}");
+        assert_eq!(xray_statements(&active, role), 1, "{role}");
+    }
+}
+
+/// Whether the template's `Rules` let this deploy go ahead.
+fn rules_admit(deploy: &Deploy) -> bool {
+    deploy.template["Rules"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|rule| {
+            let condition = &rule["RuleCondition"];
+            condition.is_null() || deploy.holds(condition)
+        })
+        .flat_map(|rule| rule["Assertions"].as_sequence().unwrap())
+        .all(|assertion| deploy.holds(&assertion["Assert"]))
+}
+
+#[test]
+fn rules_admit_exactly_the_secrets_the_ingress_starts_with() {
     const SECRET: &str = "Cr3dentialsSigningSecret";
     const HEADER_NAME: &str = "Cr3dentialsAuthHeaderName";
     const HEADER_VALUE: &str = "Cr3dentialsAuthHeaderValue";
     let template = template();
-    let vars = env_vars(&template, "IngressFunction");
 
     for rule in template["Rules"].as_mapping().unwrap().values() {
         for assertion in rule["Assertions"].as_sequence().unwrap() {
@@ -414,76 +1403,252 @@ fn rules_admit_exactly_the_cr3dentials_settings_the_ingress_starts_with() {
             );
         }
     }
-    for secret in ["", "cr3d-test-secret"] {
-        for header_name in ["", "X-API-Key"] {
-            for header_value in ["", "your-secure-secret-key-here"] {
-                // given Cr3dentials parameters: a secret, a header, both, neither, or half a header
-                let parameters = BTreeMap::from([
-                    (SECRET, secret),
-                    (HEADER_NAME, header_name),
-                    (HEADER_VALUE, header_value),
-                ]);
-                let mut env = deployed_env(&template, "IngressFunction");
-                for (var, value) in &vars {
-                    if let Some(parameter) = ref_target(value).and_then(|t| parameters.get(t)) {
-                        env.insert((*var).to_owned(), (*parameter).to_owned());
+    for existing in ["", EXISTING_CR3DENTIALS_ARN] {
+        for secret in ["", "cr3d-test-secret"] {
+            for header_name in ["", "X-API-Key"] {
+                for header_value in ["", "your-secure-secret-key-here"] {
+                    // given Cr3dentials parameters: a secret, a header, both, neither, or half a
+                    // header; with or without an existing secret
+                    let deploy = Deploy::new(
+                        &template,
+                        &[
+                            ("Cr3dentialsSecretArn", existing),
+                            (SECRET, secret),
+                            (HEADER_NAME, header_name),
+                            (HEADER_VALUE, header_value),
+                        ],
+                    );
+
+                    // when CloudFormation checks the rules, and the ingress reads its
+                    // configuration from the secret the stack created
+                    let admitted = rules_admit(&deploy);
+                    let starts = ingress_sources(
+                        &deploy.environment("IngressFunction"),
+                        &deploy.secrets_manager(&[(
+                            EXISTING_CR3DENTIALS_ARN,
+                            r#"{"secrets": ["an existing secret"]}"#,
+                        )]),
+                    );
+
+                    // then an existing secret is not the rules' business, and otherwise the
+                    // rules refuse exactly what the ingress would refuse to start with
+                    let refused = starts.as_ref().err();
+                    let case = format!(
+                        "existing {existing:?}, secret {secret:?}, \
+                         header {header_name:?}: {header_value:?} -> {refused:?}"
+                    );
+                    if existing.is_empty() {
+                        assert_eq!(admitted, starts.is_ok(), "{case}");
+                    } else {
+                        assert!(admitted && starts.is_ok(), "{case}");
                     }
                 }
-
-                // when CloudFormation checks the rules, and the ingress reads its configuration
-                let admitted = rules_admit(&template, &parameters);
-                let starts = IngressConfig::from_env(&env);
-
-                // then the rules refuse exactly what the ingress would refuse to start with
-                assert_eq!(
-                    admitted,
-                    starts.is_ok(),
-                    "secret {secret:?}, header {header_name:?}: {header_value:?} -> {starts:?}"
-                );
             }
         }
     }
+    let no_authentication = [(SECRET, ""), (HEADER_NAME, ""), (HEADER_VALUE, "")];
     assert!(
-        !rules_admit(
-            &template,
-            &BTreeMap::from([(SECRET, ""), (HEADER_NAME, ""), (HEADER_VALUE, "")])
-        ),
-        "a stack with no Cr3dentials authentication must be refused"
+        !rules_admit(&Deploy::new(&template, &no_authentication)),
+        "a stack creating a Cr3dentials secret with no authentication must be refused"
     );
+    assert!(
+        !rules_admit(&Deploy::new(&template, &[("LegitmarkSigningSecrets", "")])),
+        "a stack creating a Legitmark secret with no secret must be refused"
+    );
+    assert!(rules_admit(&Deploy::new(
+        &template,
+        &[
+            ("LegitmarkSigningSecrets", ""),
+            ("LegitmarkSecretArn", EXISTING_LEGITMARK_ARN)
+        ]
+    )));
+}
+
+#[test]
+fn every_alarm_on_our_metrics_reads_its_stack_and_function() {
+    let template = template();
+    let deploy = Deploy::new(&template, &[]);
+
+    let alarms = deployed_alarms(&deploy);
+    let ours: Vec<(&str, &MetricRef)> = alarms
+        .iter()
+        .flat_map(|a| a.watched().into_iter().map(|m| (a.name.as_str(), m)))
+        .filter(|(_, m)| m.namespace == metrics::NAMESPACE)
+        .collect();
+
+    assert!(!ours.is_empty());
+    for (alarm, metric) in ours {
+        assert_eq!(
+            metric.dimensions.get("Stack").map(String::as_str),
+            Some(STACK),
+            "{alarm}"
+        );
+        assert!(
+            ["ingress", "consumer"]
+                .map(Some)
+                .contains(&metric.dimensions.get("Function").map(String::as_str)),
+            "{alarm}"
+        );
+    }
 }
 
 #[test]
 fn quarantines_raise_an_alarm_for_each_function() {
     let template = template();
+    let deploy = Deploy::new(&template, &[]);
+    let alarms = deployed_alarms(&deploy);
 
     for function in ["ingress", "consumer"] {
-        // given the functions' EMF counter of quarantines
-        let watches = |alarm: &Value| {
-            let dimensions = alarm["Dimensions"].as_sequence().map(Vec::as_slice);
-            alarm["Namespace"] == webhook_core::metrics::NAMESPACE
-                && alarm["MetricName"] == "quarantined"
-                && matches!(dimensions,
-                    Some([d]) if d["Name"] == "Function" && d["Value"] == function)
-        };
+        // given the function's EMF counter of quarantines
+        let metric = MetricRef::of_function(Outcome::Quarantined.name(), function);
 
         // when the template's alarms are read
-        let found: Vec<(&str, &Value)> = alarms(&template)
-            .filter(|(_, alarm)| watches(alarm))
+        let found: Vec<&Alarm> = alarms
+            .iter()
+            .filter(|a| a.watched() == BTreeSet::from([&metric]))
             .collect();
 
         // then exactly one of them fires on the first quarantine within five minutes
-        let [(name, alarm)] = found.as_slice() else {
-            panic!("expected one alarm on {function}'s quarantined metric, found {found:?}");
+        let [alarm] = found.as_slice() else {
+            panic!("expected one alarm on {metric:?}, found {found:?}");
         };
-        assert_eq!(alarm["Statistic"], "Sum", "{name}");
-        assert_eq!(number(&alarm["Period"]), 300, "{name}");
-        assert_eq!(number(&alarm["EvaluationPeriods"]), 1, "{name}");
-        assert_eq!(number(&alarm["Threshold"]), 1, "{name}");
+        alarm.assert_fires_on_the_first_in_five_minutes();
+    }
+}
+
+#[test]
+fn authentication_failures_raise_an_alarm_for_each_source() {
+    let template = template();
+    let deploy = Deploy::new(&template, &[]);
+    let alarms = deployed_alarms(&deploy);
+
+    for source in builtin_sources() {
+        // given every rejected_<class> count of the source
+        let rejected: BTreeSet<MetricRef> = failure_classes()
+            .into_iter()
+            .map(|class| MetricRef::of_source(&rejected_metric(class), source))
+            .collect();
+
+        // when the alarms reading them are found
+        let found: Vec<&Alarm> = alarms
+            .iter()
+            .filter(|a| a.watched().iter().any(|m| rejected.contains(m)))
+            .collect();
+
+        // then one alarm sums them all and fires on the first within five minutes
+        let [alarm] = found.as_slice() else {
+            panic!("expected one alarm on {source}'s rejections, found {found:?}");
+        };
         assert_eq!(
-            alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold",
-            "{name}"
+            alarm.watched(),
+            rejected.iter().collect::<BTreeSet<_>>(),
+            "{}",
+            alarm.name
         );
-        assert_eq!(alarm["TreatMissingData"], "notBreaching", "{name}");
+        alarm.assert_fires_on_the_first_in_five_minutes();
+    }
+}
+
+#[test]
+fn degraded_answers_raise_an_alarm() {
+    let template = template();
+    let deploy = Deploy::new(&template, &[]);
+    let degraded: BTreeSet<MetricRef> = DEGRADED
+        .iter()
+        .map(|name| MetricRef::of_function(name, "ingress"))
+        .collect();
+
+    let alarms = deployed_alarms(&deploy);
+    let found: Vec<&Alarm> = alarms
+        .iter()
+        .filter(|a| a.watched() == degraded.iter().collect::<BTreeSet<_>>())
+        .collect();
+
+    let [alarm] = found.as_slice() else {
+        panic!("expected one alarm on {degraded:?}, found {found:?}");
+    };
+    alarm.assert_fires_on_the_first_in_five_minutes();
+}
+
+#[test]
+fn queues_and_the_url_keep_their_alarms() {
+    let template = template();
+    let deploy = Deploy::new(&template, &[]);
+    let alarms = deployed_alarms(&deploy);
+    let alarm_on = |metric: &MetricRef| {
+        alarms
+            .iter()
+            .find(|a| a.watched() == BTreeSet::from([metric]))
+            .unwrap_or_else(|| panic!("no alarm on {metric:?}"))
+    };
+
+    let dlq = alarm_on(&MetricRef::aws(
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        ("QueueName", "DeadLetterQueue.QueueName"),
+    ));
+    let age = alarm_on(&MetricRef::aws(
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        ("QueueName", "EventsQueue.QueueName"),
+    ));
+    let server_errors = alarm_on(&MetricRef::aws(
+        "AWS/Lambda",
+        "Url5xxCount",
+        ("FunctionName", "IngressFunction"),
+    ));
+
+    assert_eq!(number(&dlq.properties["Threshold"]), 0);
+    assert_eq!(dlq.properties["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(number(&age.properties["Threshold"]), 300);
+    assert_eq!(number(&server_errors.properties["Threshold"]), 0);
+}
+
+#[test]
+fn dashboard_shows_every_figure_on_call_needs() {
+    let template = template();
+    let deploy = Deploy::new(&template, &[]);
+
+    let shown = dashboard_metrics(&deploy);
+
+    let mut expected = Vec::new();
+    for source in builtin_sources() {
+        for outcome in [Outcome::Accepted, Outcome::Duplicate, Outcome::Quarantined] {
+            expected.push(MetricRef::of_source(outcome.name(), source));
+        }
+        for class in failure_classes() {
+            expected.push(MetricRef::of_source(&rejected_metric(class), source));
+        }
+    }
+    for name in DEGRADED {
+        expected.push(MetricRef::of_function(name, "ingress"));
+    }
+    for name in CONSUMER_OUTCOMES {
+        expected.push(MetricRef::of_function(name, "consumer"));
+    }
+    let ingress = ("FunctionName", "IngressFunction");
+    let queue = ("QueueName", "EventsQueue.QueueName");
+    expected.extend([
+        // the ack latency as senders see it, and the function's share of it
+        MetricRef::aws("AWS/Lambda", "UrlRequestLatency", ingress),
+        MetricRef::aws("AWS/Lambda", "Duration", ingress),
+        MetricRef::aws("AWS/SQS", "ApproximateNumberOfMessagesVisible", queue),
+        MetricRef::aws("AWS/SQS", "ApproximateAgeOfOldestMessage", queue),
+        MetricRef::aws(
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            ("QueueName", "DeadLetterQueue.QueueName"),
+        ),
+    ]);
+    for metric in &expected {
+        assert!(shown.contains(metric), "the dashboard lacks {metric:?}");
+    }
+    for metric in shown.iter().filter(|m| m.namespace == metrics::NAMESPACE) {
+        assert_eq!(
+            metric.dimensions.get("Stack").map(String::as_str),
+            Some(STACK),
+            "{metric:?}"
+        );
     }
 }
 
@@ -494,26 +1659,21 @@ fn every_alarm_notifies_the_alarm_topic() {
     // `!If [HasAlarmTopic, [!Ref AlarmTopicArn], !Ref AWS::NoValue]`
     let is_topic =
         |topics: &[Value]| matches!(topics, [topic] if ref_target(topic) == Some("AlarmTopicArn"));
-    let routed = |actions: &Value| match actions {
-        Value::Tagged(tagged) if tagged.tag == "If" => {
-            match tagged.value.as_sequence().map(Vec::as_slice) {
-                Some([condition, Value::Sequence(topics), otherwise]) => {
-                    condition == "HasAlarmTopic"
-                        && is_topic(topics)
-                        && ref_target(otherwise) == Some("AWS::NoValue")
-                }
-                _ => false,
-            }
+    let routed = |actions: &Value| match if_args(actions) {
+        Some((condition, Value::Sequence(topics), otherwise)) => {
+            condition == "HasAlarmTopic"
+                && is_topic(topics)
+                && ref_target(otherwise) == Some("AWS::NoValue")
         }
         _ => false,
     };
 
-    let alarms: Vec<(&str, &Value)> = alarms(&template).collect();
+    let alarms = resources_of_type(&template, "AWS::CloudWatch::Alarm");
     assert!(!alarms.is_empty());
     for (name, alarm) in alarms {
         for actions in ["AlarmActions", "OKActions"] {
             assert!(
-                routed(&alarm[actions]),
+                routed(&alarm["Properties"][actions]),
                 "{name}'s {actions} do not go to AlarmTopicArn"
             );
         }

@@ -405,29 +405,28 @@ impl ItemRecord {
         order: &OrderKey,
     ) -> (Disposition, Option<Notification>) {
         let verdict_before = self.verdict;
-        if let Some(verdict) = verdict_of(event) {
-            if is_newer(order, self.ordering.verdict.as_ref()) {
-                self.verdict = Some(verdict);
-                self.ordering.verdict = Some(order.clone());
-            }
+        if let Some(verdict) = verdict_of(event)
+            && is_newer(order, self.ordering.verdict.as_ref())
+        {
+            self.verdict = Some(verdict);
+            self.ordering.verdict = Some(order.clone());
         }
-        if let Some(qc_status) = event.state().and_then(qc_status_of) {
-            if is_newer(order, self.ordering.qc.as_ref()) {
-                self.qc_status = Some(qc_status);
-                self.ordering.qc = Some(order.clone());
-            }
+        if let Some(qc_status) = event.state().and_then(qc_status_of)
+            && is_newer(order, self.ordering.qc.as_ref())
+        {
+            self.qc_status = Some(qc_status);
+            self.ordering.qc = Some(order.clone());
         }
         if let LegitmarkKind::InvalidateSr {
             invalidation_reason,
             ..
         } = &event.kind
+            && is_newer(order, self.ordering.invalidation.as_ref().map(|m| &m.order))
         {
-            if is_newer(order, self.ordering.invalidation.as_ref().map(|m| &m.order)) {
-                self.ordering.invalidation = Some(Marked {
-                    order: order.clone(),
-                    value: invalidation_reason.clone(),
-                });
-            }
+            self.ordering.invalidation = Some(Marked {
+                order: order.clone(),
+                value: invalidation_reason.clone(),
+            });
         }
         self.invalidation_reason = match (self.verdict, &self.ordering.invalidation) {
             (Some(Verdict::Cancelled), Some(marked)) => Some(marked.value.clone()),
