@@ -302,41 +302,79 @@ pub fn apply(
     event: &Cr3dentialsEvent,
     key: &str,
 ) -> Outcome<VerificationRecord, Notification> {
-    let mut record = current.unwrap_or_else(|| VerificationRecord::new(event));
+    let record = current.unwrap_or_else(|| VerificationRecord::new(event));
     let (at, occurred_at) = verification_time(event);
-    let reading = verification_reading(event).map(|(rank, notification)| {
-        let order = OrderKey {
-            stage: 0,
-            at: at.clone(),
-            rank,
-            kind: 0,
-            key: key.to_owned(),
-        };
-        (order, notification)
-    });
-    let (disposition, notification) = match &reading {
-        None => (Disposition::Unrecognised, None),
-        Some((order, _)) if !is_newer(order, record.ordering.current.as_ref()) => {
-            (Disposition::OutOfOrder, None)
-        }
-        Some((order, notification)) => {
+    let reading = Reading {
+        key,
+        event_type: event.event_type().to_owned(),
+        state: event.data.status.clone(),
+        at,
+        occurred_at,
+        recognised: verification_reading(event),
+    };
+    absorb(
+        record,
+        reading,
+        |ordering| &mut ordering.current,
+        |record| {
             record.verification_id = event.data.verification_id.clone();
             record.status = event.data.status.clone();
             record.outcome = event.event_type().to_owned();
             record.overall_status = event.status.as_str().to_owned();
             record.formatted_data = event.data.formatted_data.clone();
-            record.ordering.current = Some(order.clone());
-            (Disposition::Applied, Some(notification.clone()))
+        },
+    )
+}
+
+/// One event as the record's rules see it, whichever generation it came in.
+struct Reading<'k> {
+    key: &'k str,
+    event_type: String,
+    state: String,
+    at: At,
+    occurred_at: String,
+    /// The event's rank for ties in time and its notification, when it is recognised.
+    recognised: Option<(u8, Notification)>,
+}
+
+/// Applies `reading` to `record`: when the event is newer than what `mark` (the ordering of the
+/// fields it competes for) holds, `take` writes those fields and its notification goes out;
+/// either way it enters the timeline.
+///
+/// Both generations' events take the same stage: in the shared timeline they are placed by time
+/// alone, so neither distorts the other's history.
+fn absorb(
+    mut record: VerificationRecord,
+    reading: Reading<'_>,
+    mark: fn(&mut VerificationOrdering) -> &mut Option<OrderKey>,
+    take: impl FnOnce(&mut VerificationRecord),
+) -> Outcome<VerificationRecord, Notification> {
+    let order = reading.recognised.as_ref().map(|(rank, _)| OrderKey {
+        stage: 0,
+        at: reading.at.clone(),
+        rank: *rank,
+        kind: 0,
+        key: reading.key.to_owned(),
+    });
+    let (disposition, notification) = match (&order, reading.recognised) {
+        (Some(order), Some((_, notification)))
+            if is_newer(order, mark(&mut record.ordering).as_ref()) =>
+        {
+            take(&mut record);
+            *mark(&mut record.ordering) = Some(order.clone());
+            (Disposition::Applied, Some(notification))
         }
+        (Some(_), _) => (Disposition::OutOfOrder, None),
+        (None, _) => (Disposition::Unrecognised, None),
     };
     let entry = TimelineEntry {
-        key: key.to_owned(),
-        event_type: event.event_type().to_owned(),
-        state: Some(event.data.status.clone()),
-        occurred_at,
+        key: reading.key.to_owned(),
+        event_type: reading.event_type,
+        state: Some(reading.state),
+        occurred_at: reading.occurred_at,
         disposition,
-        at,
-        order: reading.map(|(order, _)| order),
+        at: reading.at,
+        order,
     };
     record.last_event_at =
         add_to_timeline(&mut record.timeline, &mut record.ordering.dropped, entry);
@@ -409,28 +447,22 @@ pub fn apply_session(
     event: &SessionEvent,
     key: &str,
 ) -> Outcome<VerificationRecord, Notification> {
-    let mut record =
+    let record =
         current.unwrap_or_else(|| VerificationRecord::for_session(event.session_id.as_str()));
     let occurred_at = event.completed_at.clone().unwrap_or_default();
-    let at = At::new(event.occurred_at(), &occurred_at);
-    let reading = session_reading(event).map(|(rank, notification)| {
-        // The same stage as verification-level events: in the shared timeline, both generations'
-        // entries are placed by time alone, so neither distorts the other's history.
-        let order = OrderKey {
-            stage: 0,
-            at: at.clone(),
-            rank,
-            kind: 0,
-            key: key.to_owned(),
-        };
-        (order, notification)
-    });
-    let (disposition, notification) = match &reading {
-        None => (Disposition::Unrecognised, None),
-        Some((order, _)) if !is_newer(order, record.ordering.session.as_ref()) => {
-            (Disposition::OutOfOrder, None)
-        }
-        Some((order, notification)) => {
+    let reading = Reading {
+        key,
+        event_type: event.event_type(),
+        state: event.status.as_str().to_owned(),
+        at: At::new(event.occurred_at(), &occurred_at),
+        occurred_at,
+        recognised: session_reading(event),
+    };
+    absorb(
+        record,
+        reading,
+        |ordering| &mut ordering.session,
+        |record| {
             record.session = Some(SessionOutcome {
                 status: event.status.as_str().to_owned(),
                 external_reference_id: event.external_reference_id.clone(),
@@ -439,26 +471,8 @@ pub fn apply_session(
                 proof_hash: event.proof_hash.clone(),
                 extracted_data: event.extracted_data.clone(),
             });
-            record.ordering.session = Some(order.clone());
-            (Disposition::Applied, Some(notification.clone()))
-        }
-    };
-    let entry = TimelineEntry {
-        key: key.to_owned(),
-        event_type: event.event_type(),
-        state: Some(event.status.as_str().to_owned()),
-        occurred_at,
-        disposition,
-        at,
-        order: reading.map(|(order, _)| order),
-    };
-    record.last_event_at =
-        add_to_timeline(&mut record.timeline, &mut record.ordering.dropped, entry);
-    Outcome {
-        record,
-        notification,
-        disposition,
-    }
+        },
+    )
 }
 
 impl VerificationRecord {
