@@ -1,6 +1,6 @@
 # The index of everyday commands. Each target is a thin call into scripts/ or cargo; local
 # commands read their settings from local.env.
-.PHONY: help setup dev test send show resign lint fmt bench load footprint fuzz package
+.PHONY: help setup dev test send show bus resign lint fmt bench load footprint fuzz package
 
 SHELL := bash
 # local.env's defaults, read the one way every script reads them: a value already in the
@@ -29,6 +29,10 @@ show: ## Show what the consumer did: make show ITEM=item-10042 (or VERIFICATION=
 	@cargo build --quiet -p webhookctl
 	@$(LOCAL_ENV) && if [ -n "$(VERIFICATION)" ]; then target/debug/webhookctl show --verification "$(VERIFICATION)"; \
 		else target/debug/webhookctl show "$(or $(ITEM),item-10042)"; fi
+
+bus: ## Print business events as the running stack's bus delivers them (Ctrl-C stops): make bus
+	@cargo build --quiet -p webhookctl
+	@$(LOCAL_ENV) && target/debug/webhookctl bus watch
 
 resign: ## Re-sign events/requests/ at the current time (signatures expire after 5 minutes)
 	@cargo build --quiet -p webhookctl

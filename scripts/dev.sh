@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The whole pipeline on this machine: moto (DynamoDB + SQS + Secrets Manager) on loopback, tables
-# and queues with the deployed settings, a secret per source, both Lambdas under `cargo lambda
-# watch` (rebuilt on change), and a poller playing the SQS event source mapping for the consumer.
-# Settings come from local.env, unless already set in the environment.
+# The whole pipeline on this machine: moto (DynamoDB + SQS + Secrets Manager + EventBridge) on
+# loopback, tables and queues with the deployed settings, a secret per source, the business events
+# bus with a rule delivering every business event to a local tap queue, both Lambdas under `cargo
+# lambda watch` (rebuilt on change), and a poller playing the SQS event source mapping for the
+# consumer. Settings come from local.env, unless already set in the environment.
 # Ctrl-C stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,8 +38,13 @@ MOTO_LOG=target/dev/moto.log moto_start "$MOTO_PORT"
 trap stop_all EXIT
 
 cargo build --quiet -p webhookctl -p ingress -p consumer
-while IFS= read -r line; do export "${line?}"; done < <(target/debug/webhookctl provision)
+# Exports QUEUE_URL, DLQ_URL, BUSINESS_EVENTS_QUEUE_URL and each SOURCE_<NAME>_SECRET_ARN (read
+# whole first, so that a failed provision stops the script).
+provisioned=$(target/debug/webhookctl provision)
+while IFS= read -r line; do export "${line?}"; done <<<"$provisioned"
 
+# The functions get this script's environment (cargo lambda watch passes it on): the consumer
+# reads EVENTS_TABLE, ITEMS_TABLE, EVENT_BUS_NAME and EVENT_SOURCE_PREFIX from it (local.env).
 # The ingress reads its sources' credentials from the secrets provision made
 # (SOURCE_<NAME>_SECRET_ARN), as a deployed one does: the plain values are kept from the functions,
 # and stay with the local commands that sign as the senders do.
@@ -77,9 +83,12 @@ Local webhook receiver is running (Ctrl-C stops everything).
   Cr3dentials webhook URL: $INGRESS_URL/webhooks/cr3dentials
   DynamoDB + SQS (moto):   $AWS_ENDPOINT_URL   queue: $QUEUE_URL
   Secrets (moto):          ${SECRET_NAME_PREFIX}{$(tr -s ', ' ',' <<<"$WEBHOOK_SOURCES")}
+  Business events (moto):  bus $EVENT_BUS_NAME (sources ${EVENT_SOURCE_PREFIX:-webhooks}.<sender>)
+                           every event also goes to the tap queue $BUSINESS_EVENTS_QUEUE_URL
   Logs:                    target/dev/{functions,poller,moto}.log
 
 Try:  make send EVENT=events/payloads/legitmark/state_change_complete_approved.json
       make show ITEM=item-10042
+      make bus    (prints each business event as it reaches the tap; Ctrl-C stops)
 TXT
 wait

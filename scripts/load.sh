@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # The load and fault test: the local stack of `make dev`, on free ports, with faults injected, then
 # `webhook-load run`, which sends LOAD_WEBHOOKS deliveries from LOAD_SENDERS concurrent senders,
-# waits for the queue to drain and reconciles the tables (exit status 0 only when nothing was
-# lost, nothing applied twice, every genuine delivery acknowledged and every forgery refused).
+# waits for the queue to drain and reconciles the tables, then reads the business events tap (a
+# queue every event on the run's bus is delivered to) and reconciles it with the notification
+# outbox (exit status 0 only when nothing was lost, nothing applied twice, every genuine delivery
+# acknowledged, every forgery refused, every notification published and its business event arrived,
+# and no business event arrived that no notification holds; copies are counted, not failed).
 #
 # How it differs from `make dev`:
 # - a fault proxy (`webhook-load proxy`) sits between the functions and moto: it fails a share of
-#   SQS SendMessage calls and throttles a share of DynamoDB calls. The pollers and the driver's
-#   reconciliation talk to moto directly.
+#   SQS SendMessage calls and of EventBridge PutEvents calls and throttles a share of DynamoDB
+#   calls. The pollers and the driver's reconciliation talk to moto directly.
 # - DynamoDB and SQS each get a moto server of their own (AWS_ENDPOINT_URL_DYNAMODB and
-#   AWS_ENDPOINT_URL_SQS): one moto process is single-threaded and would be the run's ceiling.
+#   AWS_ENDPOINT_URL_SQS): one moto process is single-threaded and would be the run's ceiling. The
+#   business events bus lives on the SQS server, whose rule delivers to the tap queue there.
 # - the functions are built with their crash drills (feature fault-drill) and abort themselves
 #   after a claim / mid-batch with the probabilities below. cargo lambda watch never replaces a
 #   function process that died (later invocations wait for its --timeout, then get a 408), so it
@@ -19,7 +23,8 @@
 #   run; the redrive policy (5 receives, then the dead-letter queue) is the deployed one.
 #
 # Settings (environment): LOAD_WEBHOOKS (10000), LOAD_SENDERS (32), LOAD_SEED (random),
-# LOAD_SQS_SEND_ERROR, LOAD_SQS_SEND_ERROR_AFTER_ENQUEUE, LOAD_DYNAMODB_THROTTLE (shares of calls),
+# LOAD_SQS_SEND_ERROR, LOAD_SQS_SEND_ERROR_AFTER_ENQUEUE, LOAD_DYNAMODB_THROTTLE,
+# LOAD_PUT_EVENTS_ERROR, LOAD_PUT_EVENTS_ERROR_AFTER_PUBLISH (shares of calls),
 # LOAD_INGRESS_ABORT (per claim), LOAD_CONSUMER_ABORT (per consumer step), LOAD_INGRESS_INSTANCES,
 # LOAD_CONSUMERS (consumer processes, and pollers), LOAD_VISIBILITY_TIMEOUT, LOAD_INVOKE_TIMEOUT,
 # LOAD_REQUEST_TIMEOUT (seconds). Logs and the report go to target/load/.
@@ -40,6 +45,8 @@ export LOAD_SEED="${LOAD_SEED:-$(((RANDOM << 15 | RANDOM) % 1000000000))}"
 export LOAD_SQS_SEND_ERROR="${LOAD_SQS_SEND_ERROR:-0.15}"
 export LOAD_SQS_SEND_ERROR_AFTER_ENQUEUE="${LOAD_SQS_SEND_ERROR_AFTER_ENQUEUE:-0.05}"
 export LOAD_DYNAMODB_THROTTLE="${LOAD_DYNAMODB_THROTTLE:-0.1}"
+export LOAD_PUT_EVENTS_ERROR="${LOAD_PUT_EVENTS_ERROR:-0.1}"
+export LOAD_PUT_EVENTS_ERROR_AFTER_PUBLISH="${LOAD_PUT_EVENTS_ERROR_AFTER_PUBLISH:-0.05}"
 LOAD_INGRESS_ABORT="${LOAD_INGRESS_ABORT:-0.005}"
 LOAD_CONSUMER_ABORT="${LOAD_CONSUMER_ABORT:-0.001}"
 LOAD_INGRESS_INSTANCES="${LOAD_INGRESS_INSTANCES:-4}"
@@ -57,6 +64,8 @@ if [ "$LOAD_REQUEST_TIMEOUT" -ge "$LOAD_INVOKE_TIMEOUT" ]; then
   exit 2
 fi
 export EVENTS_TABLE=load-events ITEMS_TABLE=load-items QUEUE_NAME=load-events DLQ_NAME=load-events-dlq
+# The run's own bus and tap (the consumer publishes with local.env's EVENT_SOURCE_PREFIX).
+export EVENT_BUS_NAME="load-business-events-$$" BUSINESS_EVENTS_QUEUE="load-business-events-tap-$$"
 
 out=target/load
 bin=$out/bin
@@ -155,10 +164,11 @@ set +m
 cat >&2 <<TXT
 == load: $LOAD_WEBHOOKS webhooks from $LOAD_SENDERS senders, seed $LOAD_SEED
    faults: SendMessage errors $LOAD_SQS_SEND_ERROR before / $LOAD_SQS_SEND_ERROR_AFTER_ENQUEUE after enqueue,
+           PutEvents errors $LOAD_PUT_EVENTS_ERROR before / $LOAD_PUT_EVENTS_ERROR_AFTER_PUBLISH after publishing,
            DynamoDB throttling $LOAD_DYNAMODB_THROTTLE, ingress abort per claim $LOAD_INGRESS_ABORT,
            consumer abort per step $LOAD_CONSUMER_ABORT
    stack: $LOAD_INGRESS_INSTANCES ingress and $LOAD_CONSUMERS consumer processes, $LOAD_CONSUMERS pollers,
-          visibility timeout ${LOAD_VISIBILITY_TIMEOUT} s; logs in $out/
+          visibility timeout ${LOAD_VISIBILITY_TIMEOUT} s; bus $EVENT_BUS_NAME; logs in $out/
 TXT
 status=0
 "$bin/webhook-load" run --ingress-url "http://$runtime/lambda-url/ingress" \

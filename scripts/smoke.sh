@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local-stack smoke test: starts `make dev`'s stack on free ports, sends every sample through the
 # function URL (and one through `cargo lambda invoke`), checks the resulting item states and
-# notifications, stops the stack as Ctrl-C would, and checks that no process is left behind.
+# notifications and that the bus delivered each notification's business event exactly once, stops
+# the stack as Ctrl-C would, and checks that no process is left behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -91,7 +92,76 @@ for _ in $(seq 1 120); do
 done
 $ctl show --verification 48342 | python3 -c 'import json,sys; s=json.load(sys.stdin); assert s["notifications"], s; print("smoke: session 48342 ->", [n["kind"] for n in s["notifications"]])'
 
-# 6. Stop the stack and check that nothing the stack started is still running (the functions
+# 6. Business events: once every event is applied, each stored notification's business event has
+# been published and reached the tap (the queue a rule on the local bus delivers every business
+# event to) exactly once, and nothing else did. `bus watch` deletes what it prints, so the tap is
+# read until the set is complete (a bound, not a timing assertion).
+python3 - "$ctl" <<'PY'
+import json, os, subprocess, sys, time
+from collections import Counter
+
+ctl, BOUND_S = sys.argv[1], 120
+prefix = os.environ.get("EVENT_SOURCE_PREFIX") or "webhooks"
+
+
+def ctl_run(*args, check=True):
+    return subprocess.run([ctl, *args], check=check, capture_output=True, text=True, timeout=60)
+
+
+def tap():
+    # Every business event on the tap until none came for 2 s (each deleted once read).
+    out = ctl_run("bus", "watch", "--json", "--idle", "2").stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def stored():
+    # Every subject the stored events name, and its notifications; whether any event is still on
+    # its way to the consumer.
+    events = json.loads(ctl_run("events", "list", "--limit", "1000000", "--json").stdout)
+    pending = [e["key"] for e in events if e["status"] in ("RECEIVED", "ENQUEUED")]
+    notifications = []
+    for source, subject in sorted({(e["source"], e["subject"]) for e in events if e["subject"]}):
+        args = ["show", subject] if source == "legitmark" else ["show", "--verification", subject]
+        done = ctl_run(*args, check=False)
+        if done.returncode == 0:
+            notifications += json.loads(done.stdout)["notifications"]
+    return pending, notifications
+
+
+tapped, started = [], time.monotonic()
+while True:
+    tapped += tap()
+    pending, notifications = stored()
+    wanted = {n["event_id"] for n in notifications}
+    seen = {e["detail"]["event_id"] for e in tapped}
+    # The bus accepts an event a moment before the consumer marks it published.
+    unpublished = [n["event_key"] for n in notifications if not n["published"]]
+    if not pending and wanted <= seen and not unpublished:
+        break
+    if time.monotonic() - started > BOUND_S:
+        sys.exit(f"smoke: business events: still pending {pending}; unpublished {unpublished}; "
+                 f"never reached the tap: {sorted(map(str, wanted - seen))}")
+tapped += tap()  # a late duplicate counts too
+
+ids = Counter(e["detail"]["event_id"] for e in tapped)
+twice = sorted(i for i, n in ids.items() if n > 1)
+assert not twice, f"business events delivered more than once: {twice}"
+by_id = {n["event_id"]: n for n in notifications}
+assert set(ids) == set(by_id), f"business events with no stored notification: {set(ids) - set(by_id)}"
+for event in tapped:
+    detail, notification = event["detail"], by_id[event["detail"]["event_id"]]
+    assert event["detail-type"] == notification["detail_type"], (event, notification)
+    assert detail["kind"] == notification["kind"] and detail["message"], (event, notification)
+    assert event["source"] in (f"{prefix}.legitmark", f"{prefix}.cr3dentials"), event["source"]
+types = Counter((e["source"], e["detail-type"]) for e in tapped)
+for required in [(f"{prefix}.legitmark", "Item Authenticated"), (f"{prefix}.legitmark", "Photos Rejected"),
+                 (f"{prefix}.cr3dentials", "Verification Completed")]:
+    assert types[required], (required, types)
+print(f"smoke: {len(tapped)} business events, one per notification, each once:",
+      ", ".join(f"{t} x{n}" for t, n in sorted(Counter(e["detail-type"] for e in tapped).items())))
+PY
+
+# 7. Stop the stack and check that nothing the stack started is still running (the functions
 # run in sessions of their own, so the whole process tree is recorded first).
 descendants() {
   local child

@@ -5,7 +5,8 @@
 //! against the local stack once `local.env` is loaded (the `make` targets do that). The receiver's
 //! logic lives in the library crates (`webhook_core`, `webhook_aws`, `webhook_tools`); the on-call
 //! logic (listing stored events, the replay and dead-letter rules) in this binary's `events`,
-//! `replay` and `dlq` modules; the rest parses arguments and prints.
+//! `replay` and `dlq` modules, and reading the business events bus's tap in `bus`; the rest parses
+//! arguments and prints.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,7 +17,9 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 use webhook_aws::ItemsTable;
 use webhook_aws::items_table::record_pk;
-use webhook_core::config::{Env, ProcessEnv, Scheme, source_prefix, source_sender};
+use webhook_core::config::{
+    DEFAULT_EVENT_SOURCE_PREFIX, Env, ProcessEnv, Scheme, source_prefix, source_sender,
+};
 use webhook_core::consumer::QueueRecord;
 use webhook_core::envelope::EnvelopeMeta;
 use webhook_core::ports::{RecordId, RecordsStore};
@@ -26,6 +29,7 @@ use webhook_core::senders::{self, Payload, Sender};
 use webhook_tools::poller::Poller;
 use webhook_tools::{provision, sender};
 
+mod bus;
 mod dlq;
 mod events;
 mod operate;
@@ -43,10 +47,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create the tables and queues with the deployed settings, and a Secrets Manager secret per
-    /// source from its SOURCE_<NAME>_* credentials (local stack only; AWS resources come from
-    /// template.yaml). Prints QUEUE_URL=... and SOURCE_<NAME>_SECRET_ARN=... for the caller to
-    /// export.
+    /// Create the tables and queues with the deployed settings, a Secrets Manager secret per
+    /// source from its SOURCE_<NAME>_* credentials, and the business events bus (EVENT_BUS_NAME)
+    /// with a rule delivering every business event to the tap queue (BUSINESS_EVENTS_QUEUE)
+    /// (local stack only; AWS resources come from template.yaml). Prints QUEUE_URL=...,
+    /// BUSINESS_EVENTS_QUEUE_URL=... and SOURCE_<NAME>_SECRET_ARN=... for the caller to export.
     Provision,
     /// Play the SQS event source mapping: poll QUEUE_URL in batches, invoke the consumer, delete
     /// what succeeded and leave reported failures to the redrive policy. Stops on Ctrl-C.
@@ -82,7 +87,11 @@ enum Command {
     /// Inspect the dead-letter queue, or move its messages back (dry run unless --execute).
     #[command(subcommand)]
     Dlq(operate::DlqCommand),
-    /// Show what the consumer made of an item (or, with --verification, a Cr3dentials session).
+    /// Read the business events bus through its tap queue.
+    #[command(subcommand)]
+    Bus(bus::BusCommand),
+    /// Show what the consumer made of an item (or, with --verification, a Cr3dentials session):
+    /// the record, and each notification with whether its business event was published.
     Show {
         /// Item id (the partner's reference_id, else the sr_uuid) or session id.
         id: String,
@@ -127,6 +136,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Events(command) => operate::events(command).await,
         Command::Replay(args) => operate::replay(args).await,
         Command::Dlq(command) => operate::dlq(command).await,
+        Command::Bus(command) => bus::bus(command).await,
         Command::Show { id, verification } => show(&id, verification).await,
         Command::Resign { dir } => resign(&dir),
     }
@@ -175,6 +185,20 @@ async fn provision() -> Result<(), Failure> {
     .await?;
     println!("QUEUE_URL={}", queues.queue_url);
     println!("DLQ_URL={}", queues.dlq_url);
+    // The consumer's default when EVENT_SOURCE_PREFIX is unset: the tap must match its sources.
+    let event_source_prefix = ProcessEnv
+        .var("EVENT_SOURCE_PREFIX")
+        .map(|prefix| prefix.trim().to_owned())
+        .filter(|prefix| !prefix.is_empty())
+        .unwrap_or_else(|| DEFAULT_EVENT_SOURCE_PREFIX.to_owned());
+    let tap = provision::ensure_bus(
+        &aws,
+        &var("EVENT_BUS_NAME")?,
+        &event_source_prefix,
+        &var("BUSINESS_EVENTS_QUEUE")?,
+    )
+    .await?;
+    println!("BUSINESS_EVENTS_QUEUE_URL={}", tap.tap_url);
     let secret_prefix = ProcessEnv
         .var("SECRET_NAME_PREFIX")
         .filter(|prefix| !prefix.trim().is_empty())
@@ -438,8 +462,8 @@ async fn show(id: &str, verification: bool) -> Result<(), Failure> {
     let notifications: Vec<Value> = items
         .notifications(record_id)
         .await?
-        .into_iter()
-        .map(|n| json!({ "kind": n.notification.kind, "message": n.notification.message, "event_key": n.event_key }))
+        .iter()
+        .map(operate::notification)
         .collect();
     let Some(record) = record else {
         return Err(format!("nothing recorded for {}", record_pk(record_id)).into());

@@ -16,8 +16,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use webhook_aws::events_table::EventRecord;
 use webhook_aws::{EventQueue, EventsTable, ItemsTable};
-use webhook_core::config::{ProcessEnv, source_sender};
-use webhook_core::ports::{EventStatus, RecordId, RecordsStore};
+use webhook_core::config::{Env, ProcessEnv, source_sender};
+use webhook_core::ports::{EventStatus, RecordId, RecordsStore, StoredNotification};
 use webhook_core::senders::cr3dentials::Cr3dentials;
 use webhook_core::senders::legitmark::Legitmark;
 use webhook_core::senders::{self, Payload, Sender};
@@ -235,6 +235,32 @@ fn summary(record: &EventRecord) -> Value {
     })
 }
 
+/// What became of a notification's business event, in words: `published`, `not yet published`
+/// or, for a notification stored before there was a bus, `none (stored before the bus)`.
+fn business_event_state(stored: &StoredNotification) -> &'static str {
+    match (&stored.event, stored.published_at_ms) {
+        (None, _) => "none (stored before the bus)",
+        (Some(_), Some(_)) => "published",
+        (Some(_), None) => "not yet published",
+    }
+}
+
+/// A stored notification as `show` and `events show` print it: what it says, and whether the bus
+/// accepted the business event announcing it.
+pub(crate) fn notification(stored: &StoredNotification) -> Value {
+    let event = stored.event.as_ref();
+    json!({
+        "kind": stored.notification.kind,
+        "message": stored.notification.message,
+        "event_key": stored.event_key,
+        "event_id": event.map(|e| e.event_id.as_str()),
+        "detail_type": event.map(|e| e.detail_type.as_str()),
+        "published": stored.published_at_ms.is_some(),
+        "published_at": stored.published_at_ms.map(rfc3339),
+        "business_event": business_event_state(stored),
+    })
+}
+
 fn print_json(value: &Value) -> Result<(), Failure> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
@@ -385,7 +411,7 @@ async fn detail(record: &EventRecord, items: &ItemsTable) -> Result<Value, Failu
             .await?
             .into_iter()
             .filter(|n| n.event_key == record.key)
-            .map(|n| json!({ "kind": n.notification.kind, "message": n.notification.message }))
+            .map(|n| notification(&n))
             .collect();
     }
     let mut detail = summary(record);
@@ -445,6 +471,16 @@ fn print_detail(detail: &Value) {
             "  notified: {}: {}",
             text_of(&entry["kind"]),
             text_of(&entry["message"])
+        );
+        let at = match &entry["published_at"] {
+            Value::String(at) => format!(" at {at}"),
+            _ => String::new(),
+        };
+        println!(
+            "  business event {} ({}): {}{at}",
+            text_of(&entry["event_id"]),
+            text_of(&entry["detail_type"]),
+            text_of(&entry["business_event"])
         );
     }
     println!("\nbody ({}):\n{}", text("body_encoding"), text("body"));
@@ -594,6 +630,41 @@ pub async fn replay(args: ReplayArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// For each dead letter, what became of its event's notification, when the items table
+/// (`ITEMS_TABLE`) is known and the letter names its event: the business event's state (`not yet
+/// published` for a message that went to the dead-letter queue after its notification was stored),
+/// or `no notification` (not applied, or the event raised none). One read per letter.
+async fn outbox_states(aws: &aws_config::SdkConfig, letters: &[DeadLetter]) -> Vec<Option<String>> {
+    let Some(table) = ProcessEnv
+        .var("ITEMS_TABLE")
+        .filter(|t| !t.trim().is_empty())
+    else {
+        return vec![None; letters.len()];
+    };
+    let items = ItemsTable::from_sdk_config(aws, table);
+    let mut states = Vec::with_capacity(letters.len());
+    for letter in letters {
+        let Some((meta, payload)) = letter
+            .meta
+            .as_ref()
+            .and_then(|meta| Some((meta, sender_of(&meta.source)?)))
+        else {
+            states.push(None);
+            continue;
+        };
+        let id = RecordId {
+            kind: payload.record_kind(),
+            subject: &meta.subject,
+        };
+        states.push(Some(match items.notification(id, &meta.key).await {
+            Ok(Some(stored)) => business_event_state(&stored).to_owned(),
+            Ok(None) => "no notification".to_owned(),
+            Err(err) => format!("unknown ({err})"),
+        }));
+    }
+    states
+}
+
 /// Runs `webhookctl dlq ...`.
 pub async fn dlq(command: DlqCommand) -> Result<(), Failure> {
     let (args, execute, redrive) = match command {
@@ -607,6 +678,7 @@ pub async fn dlq(command: DlqCommand) -> Result<(), Failure> {
         None => DeadLetterQueue::of_queue(sqs, &var("QUEUE_URL")?).await?,
     };
     let letters = dlq.read(args.max, DLQ_HOLD_SECS).await?;
+    let outbox = outbox_states(&aws, &letters).await;
 
     let mut moved: Vec<Option<Result<String, String>>> = vec![None; letters.len()];
     let mut keep: Vec<DeadLetter> = Vec::new();
@@ -640,7 +712,8 @@ pub async fn dlq(command: DlqCommand) -> Result<(), Failure> {
     let report: Vec<Value> = letters
         .iter()
         .zip(&moved)
-        .map(|(letter, moved)| {
+        .zip(&outbox)
+        .map(|((letter, moved), business_event)| {
             let meta = letter.meta.as_ref();
             let (verdict, reason) = match &letter.verdict {
                 Verdict::Redrive => ("redrive", None),
@@ -656,6 +729,7 @@ pub async fn dlq(command: DlqCommand) -> Result<(), Failure> {
                 "sent_at": rfc3339(letter.sent_at_ms),
                 "verdict": verdict,
                 "reason": reason,
+                "business_event": business_event,
                 "moved_as": moved.as_ref().and_then(|m| m.as_ref().ok()),
                 "error": moved.as_ref().and_then(|m| m.as_ref().err()),
             })
@@ -682,6 +756,7 @@ pub async fn dlq(command: DlqCommand) -> Result<(), Failure> {
                     text_of(&r["source"]),
                     text_of(&r["key"]),
                     text_of(&r["receive_count"]),
+                    text_of(&r["business_event"]),
                     match (&r["error"], &r["reason"], &r["moved_as"]) {
                         (Value::String(err), _, _) => format!("FAILED: {err}"),
                         (_, Value::String(reason), _) => format!("poison (kept): {reason}"),
@@ -691,7 +766,17 @@ pub async fn dlq(command: DlqCommand) -> Result<(), Failure> {
                 ]
             })
             .collect();
-        print_table(&["SENT", "SOURCE", "KEY", "RECEIVES", "VERDICT"], &rows);
+        print_table(
+            &[
+                "SENT",
+                "SOURCE",
+                "KEY",
+                "RECEIVES",
+                "BUSINESS EVENT",
+                "VERDICT",
+            ],
+            &rows,
+        );
         eprintln!(
             "{}: {} message(s), {redrivable} redrivable, {poison} poison",
             dlq.url(),

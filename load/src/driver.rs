@@ -1,9 +1,10 @@
-//! One load run: generate, send, wait for the pipeline to drain, read the tables, reconcile, and
-//! print the table.
+//! One load run: generate, send, wait for the pipeline to drain, read the tables, read the business
+//! events tap, reconcile, and print the table.
 //!
 //! It owns the order of those phases and the report's layout; each phase's logic lives in its own
 //! module (`workload`, `senders`, `snapshot`, `reconcile`, and `proxy` for the fault counts).
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use webhook_tools::drill::{CONSUMER_MARKER, INGRESS_MARKER};
 use crate::proxy::{FaultStats, STATS_PATH};
 use crate::reconcile::{Latency, Tally, reconcile};
 use crate::senders::{RetryPolicy, Secrets, SendError, Target, send_all};
-use crate::snapshot::{SnapshotError, Tables};
+use crate::snapshot::{SnapshotError, Tables, TapWait};
 use crate::workload::{Spec, Templates, WorkloadError, generate};
 
 /// A run could not be carried out (as opposed to a run that found problems).
@@ -52,6 +53,8 @@ pub struct RunConfig {
     pub settle: Duration,
     /// How long the queue may go without shrinking before the drain is given up.
     pub drain_stall: Duration,
+    /// How long to read the business events tap.
+    pub tap_wait: TapWait,
     /// The fault proxy, for its counts.
     pub proxy_url: Option<String>,
     /// Logs of the functions, where each fault drill abort leaves a line.
@@ -75,6 +78,8 @@ pub struct RunReport {
     pub draining: Duration,
     /// Whether the queue drained.
     pub drained: bool,
+    /// Reading the business events tap.
+    pub tapping: Duration,
     /// The whole run.
     pub total: Duration,
 }
@@ -123,7 +128,28 @@ pub async fn run(config: RunConfig) -> Result<RunReport, RunError> {
         .await?;
     let draining = drain_started.elapsed();
 
-    let observed = config.tables.observe().await?;
+    let mut observed = config.tables.observe().await?;
+    let expected: HashSet<&str> = observed
+        .outbox
+        .iter()
+        .filter_map(|entry| entry.event_id.as_deref())
+        .collect();
+    eprintln!(
+        "load: reading the business events tap ({} expected)",
+        expected.len()
+    );
+    let tap_started = Instant::now();
+    let tapped = config
+        .tables
+        .drain_tap(&expected, config.tap_wait, |messages, arrived| {
+            eprintln!(
+                "load: tap: {messages} messages, {arrived} of {} expected ids",
+                expected.len()
+            );
+        })
+        .await?;
+    let tapping = tap_started.elapsed();
+    observed.tapped = tapped;
     let tally = reconcile(&workload, &reports, &observed);
     let faults = match &config.proxy_url {
         Some(url) => fetch_faults(url).await,
@@ -138,6 +164,7 @@ pub async fn run(config: RunConfig) -> Result<RunReport, RunError> {
         sending,
         draining,
         drained: depth.is_empty(),
+        tapping,
         total: started.elapsed(),
     })
 }
@@ -281,6 +308,14 @@ impl RunReport {
                     "faults: DynamoDB calls throttled",
                     share(f.dynamodb_throttles, f.dynamodb_calls),
                 ));
+                rows.push((
+                    "faults: PutEvents failed before / after publishing",
+                    format!(
+                        "{} / {}",
+                        share(f.put_events_errors, f.put_events),
+                        share(f.put_events_errors_after_publish, f.put_events)
+                    ),
+                ));
             }
             None => rows.push((
                 "faults: proxy",
@@ -294,11 +329,32 @@ impl RunReport {
         rows.push(("dead-letter queue", t.dlq_messages.to_string()));
         rows.push(("notifications", t.notifications.to_string()));
         rows.push((
-            "elapsed: sending / draining / total",
+            "business events expected (stored notifications) / arrived (distinct ids)",
+            format!("{} / {}", t.bus_expected, t.bus_arrived),
+        ));
+        rows.push((
+            "**business events lost**",
+            format!("**{}** of {}", t.bus_lost, t.bus_expected),
+        ));
+        rows.push((
+            "**business events extra (distinct ids)**",
+            format!("**{}**", t.bus_extras),
+        ));
+        rows.push((
+            "business event copies (arrivals beyond the first per id; not a failure)",
+            format!("{} ({} messages on the tap)", t.bus_copies, t.bus_messages),
+        ));
+        rows.push((
+            "notifications unpublished / business events ≠ their notification",
+            format!("{} / {}", t.bus_unpublished, t.bus_wrong),
+        ));
+        rows.push((
+            "elapsed: sending / draining / reading the tap / total",
             format!(
-                "{:.1} s / {:.1} s / {:.1} s",
+                "{:.1} s / {:.1} s / {:.1} s / {:.1} s",
                 self.sending.as_secs_f64(),
                 self.draining.as_secs_f64(),
+                self.tapping.as_secs_f64(),
                 self.total.as_secs_f64()
             ),
         ));
@@ -312,7 +368,10 @@ impl RunReport {
             failures.push("the queue stopped draining".to_owned());
         }
         if failures.is_empty() {
-            out.push_str("\nPASS: nothing lost, nothing applied twice, every forgery refused\n");
+            out.push_str(
+                "\nPASS: nothing lost, nothing applied twice, every forgery refused, every \
+                 notification published and its business event arrived, no other\n",
+            );
         } else {
             let _ = writeln!(out, "\nFAIL: {}", failures.join("; "));
             for (problem, examples) in &t.examples {

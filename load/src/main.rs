@@ -1,7 +1,8 @@
 //! `webhook-load`: the load and fault test of the local stack. `scripts/load.sh` runs all three
 //! commands in order; each reads the same environment variables as the functions and
-//! `webhookctl` (`EVENTS_TABLE`, `ITEMS_TABLE`, `QUEUE_URL`, `SOURCE_*`), and `AWS_ENDPOINT_URL`
-//! names the protocol server itself, never the proxy.
+//! `webhookctl` (`EVENTS_TABLE`, `ITEMS_TABLE`, `QUEUE_URL`, `EVENT_BUS_NAME`,
+//! `EVENT_SOURCE_PREFIX`, `BUSINESS_EVENTS_QUEUE`, `SOURCE_*`), and `AWS_ENDPOINT_URL` names the
+//! protocol server itself, never the proxy.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,11 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use webhook_core::config::{Env, ProcessEnv};
+use webhook_core::config::{DEFAULT_EVENT_SOURCE_PREFIX, Env, ProcessEnv};
 use webhook_load::driver::{RunConfig, run};
 use webhook_load::proxy::{FaultRates, Proxy};
 use webhook_load::senders::{RetryPolicy, Secrets};
-use webhook_load::snapshot::Tables;
+use webhook_load::snapshot::{Tables, TapWait};
 use webhook_load::workload::Spec;
 use webhook_tools::provision;
 
@@ -31,7 +32,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create the tables and queues as `webhookctl provision` does, but with a short visibility
-    /// timeout so that redeliveries happen within the run. Prints QUEUE_URL=... and DLQ_URL=....
+    /// timeout so that redeliveries happen within the run, and the business events bus
+    /// (`EVENT_BUS_NAME`) with its tap (`BUSINESS_EVENTS_QUEUE`). Prints QUEUE_URL=...,
+    /// DLQ_URL=... and BUSINESS_EVENTS_TAP_URL=....
     Provision {
         /// The events queue's visibility timeout, in seconds.
         #[arg(long, env = "LOAD_VISIBILITY_TIMEOUT", default_value_t = 5)]
@@ -57,6 +60,16 @@ enum Command {
         /// Share of DynamoDB calls throttled.
         #[arg(long, env = "LOAD_DYNAMODB_THROTTLE", default_value_t = 0.0)]
         dynamodb_throttle: f64,
+        /// Share of EventBridge PutEvents calls refused with a server error.
+        #[arg(long, env = "LOAD_PUT_EVENTS_ERROR", default_value_t = 0.0)]
+        put_events_error: f64,
+        /// Share of EventBridge PutEvents calls published, then answered with a server error.
+        #[arg(
+            long,
+            env = "LOAD_PUT_EVENTS_ERROR_AFTER_PUBLISH",
+            default_value_t = 0.0
+        )]
+        put_events_error_after_publish: f64,
         /// Seed of the fault draws.
         #[arg(long, env = "LOAD_SEED", default_value_t = 1)]
         seed: u64,
@@ -95,6 +108,19 @@ enum Command {
         /// Seconds the queue may go without shrinking before the drain is given up.
         #[arg(long, default_value_t = 300)]
         drain_stall: u64,
+        /// The queue every business event is delivered to (printed by `provision`).
+        #[arg(long, env = "BUSINESS_EVENTS_TAP_URL")]
+        tap_url: String,
+        /// The business events' source prefix, as the consumer is configured.
+        #[arg(long, env = "EVENT_SOURCE_PREFIX", default_value = DEFAULT_EVENT_SOURCE_PREFIX)]
+        event_source_prefix: String,
+        /// Seconds the tap may stay silent, with business events still missing, before the
+        /// arrivals count as complete.
+        #[arg(long, default_value_t = 30)]
+        tap_quiet: u64,
+        /// The longest the tap is read, in seconds.
+        #[arg(long, default_value_t = 300)]
+        tap_limit: u64,
         /// The sample payloads.
         #[arg(long, default_value = "events/payloads")]
         templates: PathBuf,
@@ -151,8 +177,20 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
                 visibility_timeout,
             )
             .await?;
+            let prefix = ProcessEnv
+                .var("EVENT_SOURCE_PREFIX")
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| DEFAULT_EVENT_SOURCE_PREFIX.to_owned());
+            let bus = provision::ensure_bus(
+                &aws,
+                &var("EVENT_BUS_NAME")?,
+                &prefix,
+                &var("BUSINESS_EVENTS_QUEUE")?,
+            )
+            .await?;
             println!("QUEUE_URL={}", queues.queue_url);
             println!("DLQ_URL={}", queues.dlq_url);
+            println!("BUSINESS_EVENTS_TAP_URL={}", bus.tap_url);
             Ok(ExitCode::SUCCESS)
         }
         Command::Proxy {
@@ -162,16 +200,22 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
             sqs_send_error,
             sqs_send_error_after_enqueue,
             dynamodb_throttle,
+            put_events_error,
+            put_events_error_after_publish,
             seed,
         } => {
             let rates = FaultRates {
                 sqs_send_error,
                 sqs_send_error_after_enqueue,
                 dynamodb_throttle,
+                put_events_error,
+                put_events_error_after_publish,
             };
             let proxy = Arc::new(Proxy::new(&dynamodb, &sqs, rates, seed)?);
             let listener = tokio::net::TcpListener::bind(listen).await?;
-            eprintln!("fault proxy: {listen} -> DynamoDB {dynamodb}, SQS {sqs}, {rates:?}");
+            eprintln!(
+                "fault proxy: {listen} -> DynamoDB {dynamodb}, SQS and EventBridge {sqs}, {rates:?}"
+            );
             tokio::select! {
                 served = webhook_load::proxy::serve(listener, proxy.clone()) => served?,
                 _ = tokio::signal::ctrl_c() => {}
@@ -190,6 +234,10 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
             request_timeout,
             settle,
             drain_stall,
+            tap_url,
+            event_source_prefix,
+            tap_quiet,
+            tap_limit,
             templates,
             proxy_url,
             drill_log,
@@ -220,9 +268,15 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
                     items_table: var("ITEMS_TABLE")?,
                     queue_url: var("QUEUE_URL")?,
                     dlq_url: var("DLQ_URL")?,
+                    tap_url,
+                    bus_source_prefix: event_source_prefix,
                 },
                 settle: Duration::from_secs(settle),
                 drain_stall: Duration::from_secs(drain_stall),
+                tap_wait: TapWait {
+                    quiet: Duration::from_secs(tap_quiet),
+                    limit: Duration::from_secs(tap_limit),
+                },
                 proxy_url,
                 drill_logs: drill_log,
             };

@@ -1,8 +1,10 @@
-//! A fault-injecting HTTP proxy between the functions and the DynamoDB and SQS protocol servers.
+//! A fault-injecting HTTP proxy between the functions and the DynamoDB, SQS and EventBridge
+//! protocol servers.
 //!
 //! It owns which calls fail and how they fail. The functions' `AWS_ENDPOINT_URL` points here; every
-//! call is forwarded unchanged (by its `X-Amz-Target` to the DynamoDB or the SQS server, which may
-//! be one and the same) except for a configurable fraction that get the answer the real
+//! call is forwarded unchanged (by its `X-Amz-Target` to the DynamoDB server, every other call to
+//! the SQS server, which also serves EventBridge so that a rule can deliver to its queues; the two
+//! may be one and the same) except for a configurable fraction that get the answer the real
 //! service gives when it is in trouble, in the wire format the SDK expects, so that the SDK's
 //! retry classifier treats them as what they are:
 //!
@@ -12,6 +14,9 @@
 //!   enqueues a second copy).
 //! - every DynamoDB call (AWS JSON 1.0): HTTP 400 `ProvisionedThroughputExceededException`, a
 //!   throttling error, before the call reaches the table.
+//! - EventBridge `PutEvents` (AWS JSON 1.1): HTTP 500 `InternalException`, the whole call failed.
+//!   Either before the events reach the bus, or after the bus took them (the answer was lost: a
+//!   retry publishes the same events again, which the bus's consumers see as copies).
 //!
 //! `GET /__faults` answers the counts so far as JSON.
 
@@ -40,7 +45,9 @@ pub const STATS_PATH: &str = "/__faults";
 
 const SQS_SEND: &str = "AmazonSQS.SendMessage";
 const DYNAMODB_PREFIX: &str = "DynamoDB_20120810.";
+const PUT_EVENTS: &str = "AWSEvents.PutEvents";
 const JSON_1_0: &str = "application/x-amz-json-1.0";
+const JSON_1_1: &str = "application/x-amz-json-1.1";
 
 /// Setting up or running the proxy failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +69,10 @@ pub struct FaultRates {
     pub sqs_send_error_after_enqueue: f64,
     /// DynamoDB calls throttled.
     pub dynamodb_throttle: f64,
+    /// EventBridge `PutEvents` calls refused with a server error; nothing is published.
+    pub put_events_error: f64,
+    /// EventBridge `PutEvents` calls published, then answered with a server error.
+    pub put_events_error_after_publish: f64,
 }
 
 /// Calls seen and faults injected.
@@ -79,6 +90,12 @@ pub struct FaultStats {
     pub dynamodb_calls: u64,
     /// DynamoDB calls throttled.
     pub dynamodb_throttles: u64,
+    /// EventBridge `PutEvents` calls.
+    pub put_events: u64,
+    /// `PutEvents` calls refused before the bus.
+    pub put_events_errors: u64,
+    /// `PutEvents` calls failed after the bus took the events.
+    pub put_events_errors_after_publish: u64,
     /// Calls the upstream did not answer (forwarded as 502).
     pub upstream_failures: u64,
 }
@@ -91,6 +108,9 @@ struct Counters {
     sqs_send_errors_after_enqueue: AtomicU64,
     dynamodb_calls: AtomicU64,
     dynamodb_throttles: AtomicU64,
+    put_events: AtomicU64,
+    put_events_errors: AtomicU64,
+    put_events_errors_after_publish: AtomicU64,
     upstream_failures: AtomicU64,
 }
 
@@ -104,6 +124,9 @@ impl Counters {
             sqs_send_errors_after_enqueue: n(&self.sqs_send_errors_after_enqueue),
             dynamodb_calls: n(&self.dynamodb_calls),
             dynamodb_throttles: n(&self.dynamodb_throttles),
+            put_events: n(&self.put_events),
+            put_events_errors: n(&self.put_events_errors),
+            put_events_errors_after_publish: n(&self.put_events_errors_after_publish),
             upstream_failures: n(&self.upstream_failures),
         }
     }
@@ -120,6 +143,10 @@ pub enum Decision {
     SqsErrorAfter,
     /// Answer a DynamoDB throttling error without forwarding.
     Throttle,
+    /// Answer an EventBridge server error without forwarding.
+    BusErrorBefore,
+    /// Forward it, then answer an EventBridge server error instead of the real answer.
+    BusErrorAfter,
 }
 
 /// The decision for a call with `X-Amz-Target` `target`, given a uniform draw `draw` in [0, 1).
@@ -132,6 +159,12 @@ pub fn decide(target: Option<&str>, rates: &FaultRates, draw: f64) -> Decision {
         Some(t) if t.starts_with(DYNAMODB_PREFIX) && draw < rates.dynamodb_throttle => {
             Decision::Throttle
         }
+        Some(PUT_EVENTS) if draw < rates.put_events_error => Decision::BusErrorBefore,
+        Some(PUT_EVENTS)
+            if draw < rates.put_events_error + rates.put_events_error_after_publish =>
+        {
+            Decision::BusErrorAfter
+        }
         _ => Decision::Forward,
     }
 }
@@ -141,7 +174,7 @@ pub fn decide(target: Option<&str>, rates: &FaultRates, draw: f64) -> Decision {
 pub struct Proxy {
     /// Where DynamoDB calls go: `http://host:port`, without a trailing slash.
     dynamodb: String,
-    /// Where every other call goes.
+    /// Where every other call goes (SQS and EventBridge).
     sqs: String,
     rates: FaultRates,
     rng: Mutex<ChaCha8Rng>,
@@ -196,6 +229,7 @@ impl Proxy {
             Some(t) if t.starts_with(DYNAMODB_PREFIX) => {
                 c.dynamodb_calls.fetch_add(1, Ordering::Relaxed)
             }
+            Some(PUT_EVENTS) => c.put_events.fetch_add(1, Ordering::Relaxed),
             _ => 0,
         };
         match decide(target.as_deref(), &self.rates, self.draw()) {
@@ -213,6 +247,20 @@ impl Proxy {
                     c.sqs_send_errors_after_enqueue
                         .fetch_add(1, Ordering::Relaxed);
                     sqs_internal_failure()
+                } else {
+                    forwarded
+                }
+            }
+            Decision::BusErrorBefore => {
+                c.put_events_errors.fetch_add(1, Ordering::Relaxed);
+                eventbridge_internal_exception()
+            }
+            Decision::BusErrorAfter => {
+                let forwarded = self.forward(&self.sqs, request).await;
+                if forwarded.status() == StatusCode::OK {
+                    c.put_events_errors_after_publish
+                        .fetch_add(1, Ordering::Relaxed);
+                    eventbridge_internal_exception()
                 } else {
                     forwarded
                 }
@@ -348,6 +396,20 @@ fn sqs_internal_failure() -> Response<Full<Bytes>> {
     )
 }
 
+/// What EventBridge answers when a whole call fails internally.
+fn eventbridge_internal_exception() -> Response<Full<Bytes>> {
+    let body = serde_json::json!({
+        "__type": "InternalException",
+        "message": "This exception occurs due to unexpected causes.",
+    });
+    respond(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        JSON_1_1,
+        None,
+        body.to_string().into(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,6 +418,8 @@ mod tests {
         sqs_send_error: 0.1,
         sqs_send_error_after_enqueue: 0.05,
         dynamodb_throttle: 0.2,
+        put_events_error: 0.3,
+        put_events_error_after_publish: 0.1,
     };
 
     #[test]
@@ -367,6 +431,22 @@ mod tests {
         assert_eq!(decide(send, &RATES, 0.1), Decision::SqsErrorAfter);
         assert_eq!(decide(send, &RATES, 0.149), Decision::SqsErrorAfter);
         assert_eq!(decide(send, &RATES, 0.151), Decision::Forward);
+    }
+
+    #[test]
+    fn put_events_fails_before_then_after_publishing_by_draw() {
+        let put = Some(PUT_EVENTS);
+
+        assert_eq!(decide(put, &RATES, 0.0), Decision::BusErrorBefore);
+        assert_eq!(decide(put, &RATES, 0.299), Decision::BusErrorBefore);
+        assert_eq!(decide(put, &RATES, 0.3), Decision::BusErrorAfter);
+        assert_eq!(decide(put, &RATES, 0.399), Decision::BusErrorAfter);
+        assert_eq!(decide(put, &RATES, 0.401), Decision::Forward);
+        // Other EventBridge calls (provisioning) always pass.
+        assert_eq!(
+            decide(Some("AWSEvents.PutRule"), &RATES, 0.0),
+            Decision::Forward
+        );
     }
 
     #[test]
@@ -391,6 +471,7 @@ mod tests {
         let none = FaultRates::default();
 
         assert_eq!(decide(Some(SQS_SEND), &none, 0.0), Decision::Forward);
+        assert_eq!(decide(Some(PUT_EVENTS), &none, 0.0), Decision::Forward);
         assert_eq!(
             decide(Some("DynamoDB_20120810.PutItem"), &none, 0.0),
             Decision::Forward

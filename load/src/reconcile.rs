@@ -16,8 +16,16 @@
 //!   the event that ends up current must have notified if it calls for a notification.
 //! - Forged deliveries must all end in a 401, and nothing of them may be stored.
 //! - Every genuine delivery must end in a 2xx.
+//! - **Business events.** Every stored notification warrants one business event, whose id the
+//!   outbox holds beside it. **Lost**: an expected id that never arrived on the tap (or a
+//!   notification without a business event). **Extra**: a distinct id that arrived and no
+//!   notification holds. **Copies** (arrivals of an id beyond its first, as an ambiguous
+//!   `PutEvents` retry or a redelivery publishes again) are counted, never a failure; consumers
+//!   deduplicate on `event_id`. **Unpublished**: a notification without `published_at`, i.e. an
+//!   outbox not drained. Every arrival must carry its notification's source, detail-type and kind,
+//!   and every id must be the one `webhook_core::consumer::event_id` gives its webhook.
 //!
-//! Reading the tables is `snapshot`'s job; this module does no I/O.
+//! Reading the tables and the tap is `snapshot`'s job; this module does no I/O.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -26,6 +34,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use webhook_aws::events_table::event_pk;
 use webhook_aws::items_table::record_pk;
+use webhook_core::consumer::event_id;
 use webhook_core::ports::RecordId;
 use webhook_core::senders::{Decision, Notification, Registry, builtin};
 use webhook_core::timeline::{Disposition, TimelineEntry};
@@ -44,6 +53,59 @@ pub struct Observed {
     pub notifications: Vec<(String, String, Notification)>,
     /// Messages in the dead-letter queue.
     pub dlq_messages: u64,
+    /// Every notification's business event, as the outbox holds it.
+    pub outbox: Vec<Outboxed>,
+    /// Every message the business events tap received, in order.
+    pub tapped: Vec<Tapped>,
+    /// The business events' source prefix: sources are `<prefix>.<sender>`.
+    pub bus_source_prefix: String,
+}
+
+/// A notification's business event as the outbox (the notification item) holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outboxed {
+    /// The entity's partition key.
+    pub pk: String,
+    /// The event key of the notification.
+    pub event_key: String,
+    /// The notification's kind.
+    pub kind: String,
+    /// The business event's id; `None` when the notification has no business event.
+    pub event_id: Option<String>,
+    /// The sender, the last part of the event's source.
+    pub sender: Option<String>,
+    /// The event's detail-type.
+    pub detail_type: Option<String>,
+    /// Whether `published_at` is set: the bus accepted the event.
+    pub published: bool,
+}
+
+/// A business event as a rule on the bus delivered it to the tap (the EventBridge event JSON);
+/// each field `None` when absent or the message is not such an event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tapped {
+    /// `detail.event_id`.
+    pub event_id: Option<String>,
+    /// `source`.
+    pub source: Option<String>,
+    /// `detail-type`.
+    pub detail_type: Option<String>,
+    /// `detail.kind`.
+    pub kind: Option<String>,
+}
+
+impl Tapped {
+    /// Reads a tap message's body.
+    pub fn from_body(body: &str) -> Self {
+        let value: Value = serde_json::from_str(body).unwrap_or_default();
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        Self {
+            event_id: text(&value["detail"]["event_id"]),
+            source: text(&value["source"]),
+            detail_type: text(&value["detail-type"]),
+            kind: text(&value["detail"]["kind"]),
+        }
+    }
 }
 
 /// A record as the reconciliation compares it, whatever its sender: the record's JSON as a value
@@ -172,6 +234,22 @@ pub struct Tally {
     pub notifications: usize,
     /// Messages in the dead-letter queue.
     pub dlq_messages: u64,
+    /// Business events expected: one per stored notification.
+    pub bus_expected: usize,
+    /// Distinct expected business event ids that arrived on the tap.
+    pub bus_arrived: usize,
+    /// Messages the tap received.
+    pub bus_messages: usize,
+    /// Expected business events that never arrived.
+    pub bus_lost: usize,
+    /// Distinct business event ids that arrived but no notification holds.
+    pub bus_extras: usize,
+    /// Arrivals of an id beyond its first (not a failure).
+    pub bus_copies: usize,
+    /// Notifications whose business event was never marked published.
+    pub bus_unpublished: usize,
+    /// Business events whose id, source, detail-type or kind is not their notification's.
+    pub bus_wrong: usize,
     /// Latency of the attempts answered with a 2xx.
     pub ack_latency: Latency,
     /// From first attempt to final answer, per delivery.
@@ -204,6 +282,13 @@ impl Tally {
             (self.wrong_notifications, "wrong notifications"),
             (self.missing_notifications, "missing notifications"),
             (self.stray_entries, "stray table entries"),
+            (self.bus_lost, "business events lost"),
+            (self.bus_extras, "distinct extra business events"),
+            (self.bus_unpublished, "notifications unpublished"),
+            (
+                self.bus_wrong,
+                "business events not matching their notification",
+            ),
         ];
         let mut failures: Vec<String> = checks
             .iter()
@@ -420,7 +505,91 @@ pub fn reconcile(workload: &Workload, reports: &[DeliveryReport], observed: &Obs
     for stray in strays {
         tally.example("stray entry", stray);
     }
+    tally_bus(&mut tally, workload, observed);
     tally
+}
+
+/// The business events: the outbox against the tap (see the module's header).
+fn tally_bus(tally: &mut Tally, workload: &Workload, observed: &Observed) {
+    let sources: HashMap<(String, &str), Source> = workload
+        .events
+        .iter()
+        .filter(|e| e.forgery.is_none())
+        .map(|e| ((entity_pk(e.source, &e.subject), e.key.as_str()), e.source))
+        .collect();
+    let mut expected: HashMap<&str, &Outboxed> = HashMap::new();
+    for entry in &observed.outbox {
+        tally.bus_expected += 1;
+        let at = format!("{} {}", entry.pk, entry.event_key);
+        if !entry.published {
+            tally.bus_unpublished += 1;
+            tally.example("notification unpublished", at.clone());
+        }
+        let Some(id) = entry.event_id.as_deref() else {
+            tally.bus_lost += 1;
+            tally.example("notification without a business event", at);
+            continue;
+        };
+        let own = sources
+            .get(&(entry.pk.clone(), entry.event_key.as_str()))
+            .map(|source| event_id(source.name(), &entry.event_key));
+        // A notification no genuine event accounts for is a stray (counted above).
+        if own.is_some_and(|own| own != id) || expected.insert(id, entry).is_some() {
+            tally.bus_wrong += 1;
+            tally.example("business event id not its webhook's", format!("{at} {id}"));
+        }
+    }
+
+    tally.bus_messages = observed.tapped.len();
+    let mut arrivals: HashMap<&str, Vec<&Tapped>> = HashMap::new();
+    for event in &observed.tapped {
+        match event.event_id.as_deref() {
+            Some(id) => arrivals.entry(id).or_default().push(event),
+            None => {
+                tally.bus_wrong += 1;
+                tally.example(
+                    "tap message without an event id",
+                    format!("{:?} {:?}", event.source, event.detail_type),
+                );
+            }
+        }
+    }
+    for (id, events) in &arrivals {
+        tally.bus_copies += events.len() - 1;
+        let Some(entry) = expected.get(id) else {
+            tally.bus_extras += 1;
+            tally.example("extra business event", (*id).to_owned());
+            continue;
+        };
+        tally.bus_arrived += 1;
+        let source = entry
+            .sender
+            .as_ref()
+            .map(|sender| format!("{}.{sender}", observed.bus_source_prefix));
+        let matches = |e: &&Tapped| {
+            e.source.is_some()
+                && e.source == source
+                && e.detail_type.is_some()
+                && e.detail_type == entry.detail_type
+                && e.kind.as_deref() == Some(entry.kind.as_str())
+        };
+        if !events.iter().all(matches) {
+            tally.bus_wrong += 1;
+            tally.example(
+                "business event not its notification's",
+                format!("{id} {} {}", entry.pk, entry.event_key),
+            );
+        }
+    }
+    for (id, entry) in &expected {
+        if !arrivals.contains_key(id) {
+            tally.bus_lost += 1;
+            tally.example(
+                "business event lost",
+                format!("{id} {} {}", entry.pk, entry.event_key),
+            );
+        }
+    }
 }
 
 fn tally_deliveries(tally: &mut Tally, workload: &Workload, reports: &[DeliveryReport]) {
@@ -577,6 +746,24 @@ mod tests {
             };
             records.insert(pk.clone(), change.record);
             if let Some(notification) = change.notification {
+                // Its business event, stored, published and delivered once.
+                let id = event_id(event.source.name(), &event.key);
+                let detail_type = change.announcement.map(|a| a.detail_type.to_owned());
+                observed.outbox.push(Outboxed {
+                    pk: pk.clone(),
+                    event_key: event.key.clone(),
+                    kind: notification.kind.clone(),
+                    event_id: Some(id.clone()),
+                    sender: Some(event.source.name().to_owned()),
+                    detail_type: detail_type.clone(),
+                    published: true,
+                });
+                observed.tapped.push(Tapped {
+                    event_id: Some(id),
+                    source: Some(format!("webhooks.{}", event.source.name())),
+                    detail_type,
+                    kind: Some(notification.kind.clone()),
+                });
                 observed
                     .notifications
                     .push((pk, event.key.clone(), notification));
@@ -590,6 +777,7 @@ mod tests {
             .into_iter()
             .map(|(pk, json)| (pk, Record::from_json(&json).unwrap()))
             .collect();
+        observed.bus_source_prefix = "webhooks".to_owned();
         observed
     }
 
@@ -640,6 +828,87 @@ mod tests {
         assert_eq!(tally.applied_once, tally.genuine_events);
         assert_eq!((tally.lost, tally.double_applied), (0, 0));
         assert_eq!(tally.retries, 0);
+        assert!(tally.bus_expected > 0);
+        assert_eq!(tally.bus_expected, tally.notifications);
+        assert_eq!(tally.bus_arrived, tally.bus_expected);
+        assert_eq!(
+            (tally.bus_lost, tally.bus_extras, tally.bus_copies),
+            (0, 0, 0)
+        );
+        assert_eq!((tally.bus_unpublished, tally.bus_wrong), (0, 0));
+    }
+
+    #[test]
+    fn business_events_lost_extra_and_unpublished_fail_the_run_and_copies_are_only_counted() {
+        let workload = workload();
+        let mut copied = observed(&workload);
+        let copy = copied.tapped[1].clone();
+        copied.tapped.push(copy.clone());
+        copied.tapped.push(copy);
+        let mut broken = observed(&workload);
+        broken.tapped.remove(0);
+        broken.tapped.push(Tapped {
+            event_id: Some("f".repeat(32)),
+            ..broken.tapped[0].clone()
+        });
+        broken.outbox[2].published = false;
+
+        let copied = reconcile(&workload, &reports(&workload), &copied);
+        let broken = reconcile(&workload, &reports(&workload), &broken);
+
+        assert_eq!(copied.failures(), Vec::<String>::new());
+        assert_eq!(copied.bus_copies, 2);
+        assert_eq!(copied.bus_messages, copied.bus_expected + 2);
+        assert_eq!(copied.bus_arrived, copied.bus_expected);
+        assert_eq!(
+            (broken.bus_lost, broken.bus_extras, broken.bus_unpublished),
+            (1, 1, 1)
+        );
+        assert_eq!(broken.bus_arrived, broken.bus_expected - 1);
+        assert_eq!(broken.bus_copies, 0);
+        assert_eq!(broken.failures().len(), 3, "{:?}", broken.failures());
+    }
+
+    #[test]
+    fn a_business_event_must_carry_its_own_webhooks_id_and_its_notifications_type() {
+        let workload = workload();
+        let mut relabelled = observed(&workload);
+        relabelled.tapped[0].detail_type = Some("Something Else".to_owned());
+        let mut foreign_id = observed(&workload);
+        let id = Some("0".repeat(32));
+        foreign_id.outbox[0].event_id = id.clone();
+        foreign_id.tapped[0].event_id = id;
+        let mut without = observed(&workload);
+        without.outbox[0].event_id = None;
+        without.outbox[0].published = false;
+        without.tapped.remove(0);
+
+        let relabelled = reconcile(&workload, &reports(&workload), &relabelled);
+        let foreign_id = reconcile(&workload, &reports(&workload), &foreign_id);
+        let without = reconcile(&workload, &reports(&workload), &without);
+
+        assert_eq!((relabelled.bus_wrong, relabelled.bus_lost), (1, 0));
+        assert_eq!((foreign_id.bus_wrong, foreign_id.bus_lost), (1, 0));
+        assert_eq!((without.bus_lost, without.bus_unpublished), (1, 1));
+        assert_eq!(without.bus_extras, 0);
+    }
+
+    #[test]
+    fn tapped_events_are_read_from_the_eventbridge_event_json() {
+        let body = serde_json::json!({
+            "version": "0", "id": "x", "detail-type": "Photos Rejected",
+            "source": "webhooks.legitmark", "account": "1", "time": "t", "region": "r",
+            "resources": [], "detail": { "event_id": "abc", "kind": "reupload_requested" },
+        });
+
+        let event = Tapped::from_body(&body.to_string());
+        let unreadable = Tapped::from_body("not json");
+
+        assert_eq!(event.event_id.as_deref(), Some("abc"));
+        assert_eq!(event.source.as_deref(), Some("webhooks.legitmark"));
+        assert_eq!(event.detail_type.as_deref(), Some("Photos Rejected"));
+        assert_eq!(event.kind.as_deref(), Some("reupload_requested"));
+        assert_eq!(unreadable, Tapped::default());
     }
 
     #[test]

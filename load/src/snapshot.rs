@@ -1,10 +1,11 @@
 //! Reading the tables and queues after a run, straight from the protocol server (never through
-//! the fault proxy): waiting for the queue to drain, then scanning both tables.
+//! the fault proxy): waiting for the queue to drain, scanning both tables (the notification
+//! outbox included), then draining the business events tap.
 //!
-//! It owns the AWS calls of the reconciliation and the items table's stored shapes as read back;
-//! judging what it reads is `reconcile`'s job.
+//! It owns the AWS calls of the reconciliation, the items table's stored shapes and the tapped
+//! EventBridge events as read back; judging what it reads is `reconcile`'s job.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -13,7 +14,7 @@ use webhook_aws::events_table::{PK, STATUS};
 use webhook_aws::items_table::SK;
 use webhook_core::senders::Notification;
 
-use crate::reconcile::{Observed, Record};
+use crate::reconcile::{Observed, Outboxed, Record, Tapped};
 
 /// A read failed.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +61,20 @@ pub struct Tables {
     pub queue_url: String,
     /// Its dead-letter queue.
     pub dlq_url: String,
+    /// The queue a rule on the business events bus delivers every business event to.
+    pub tap_url: String,
+    /// The business events' source prefix (`EVENT_SOURCE_PREFIX`): sources are `<prefix>.<sender>`.
+    pub bus_source_prefix: String,
+}
+
+/// How long to read the tap: until every expected business event arrived and the tap is empty, or
+/// until nothing arrived for `quiet`, and never longer than `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TapWait {
+    /// The tap may stay silent this long before the arrivals count as complete.
+    pub quiet: Duration,
+    /// The longest the tap is read.
+    pub limit: Duration,
 }
 
 /// Messages on a queue: visible, in flight (received, not yet deleted) and delayed.
@@ -210,14 +225,114 @@ impl Tables {
                     message: attribute("message")?,
                     json,
                 };
+                // The outbox: the business event announcing the notification, and whether the
+                // bus accepted it.
+                observed.outbox.push(Outboxed {
+                    pk: pk.clone(),
+                    event_key: key.clone(),
+                    kind: notification.kind.clone(),
+                    event_id: text(&item, OUTBOX_EVENT_ID),
+                    sender: text(&item, OUTBOX_SENDER),
+                    detail_type: text(&item, OUTBOX_DETAIL_TYPE),
+                    published: item.contains_key(OUTBOX_PUBLISHED_AT),
+                });
                 observed.notifications.push((pk.clone(), key, notification));
             }
         }
         let dlq = self.depth(&self.dlq_url).await?;
         observed.dlq_messages = dlq.visible + dlq.in_flight + dlq.delayed;
+        observed.bus_source_prefix = self.bus_source_prefix.clone();
         Ok(observed)
     }
+
+    /// Receives and deletes every message on the tap, as [`TapWait`] says, and returns them in
+    /// the order received. `expected` are the business event ids the outbox holds: once all of
+    /// them arrived and the tap is empty, there is nothing left to wait for (a copy is delivered
+    /// by the same `PutEvents` call as its first arrival, never later). `progress` is called with
+    /// the messages and the distinct expected ids so far, at most every ten seconds.
+    pub async fn drain_tap(
+        &self,
+        expected: &HashSet<&str>,
+        wait: TapWait,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<Vec<Tapped>, SnapshotError> {
+        let started = Instant::now();
+        let mut last_arrival = Instant::now();
+        let mut last_report = Instant::now();
+        let mut tapped: Vec<Tapped> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        loop {
+            let messages = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.tap_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .map_err(|e| call("ReceiveMessage")(aws_sdk_sqs::error::DisplayErrorContext(e)))?
+                .messages
+                .unwrap_or_default();
+            if !messages.is_empty() {
+                last_arrival = Instant::now();
+                self.delete_from_tap(&messages).await?;
+                for message in &messages {
+                    let event = Tapped::from_body(message.body().unwrap_or_default());
+                    if let Some(id) = event.event_id.as_deref()
+                        && expected.contains(id)
+                    {
+                        seen.insert(id.to_owned());
+                    }
+                    tapped.push(event);
+                }
+                if last_report.elapsed() >= Duration::from_secs(10) {
+                    progress(tapped.len(), seen.len());
+                    last_report = Instant::now();
+                }
+                continue;
+            }
+            if started.elapsed() >= wait.limit || last_arrival.elapsed() >= wait.quiet {
+                return Ok(tapped);
+            }
+            if seen.len() == expected.len() && self.depth(&self.tap_url).await?.is_empty() {
+                return Ok(tapped);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn delete_from_tap(
+        &self,
+        messages: &[aws_sdk_sqs::types::Message],
+    ) -> Result<(), SnapshotError> {
+        let mut batch = self.sqs.delete_message_batch().queue_url(&self.tap_url);
+        for (n, message) in messages.iter().enumerate() {
+            let entry = aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                .id(n.to_string())
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .build()
+                .map_err(call("DeleteMessageBatch"))?;
+            batch = batch.entries(entry);
+        }
+        let output = batch
+            .send()
+            .await
+            .map_err(|e| call("DeleteMessageBatch")(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        // A message left on the tap would come back and pass for a copy.
+        match output.failed().first() {
+            None => Ok(()),
+            Some(failed) => Err(SnapshotError::Call {
+                operation: "DeleteMessageBatch",
+                message: format!("entry {} failed: {}", failed.id(), failed.code()),
+            }),
+        }
+    }
 }
+
+/// The outbox's attributes on a notification item (as `webhook_aws::items_table` writes them).
+const OUTBOX_EVENT_ID: &str = "event_id";
+const OUTBOX_SENDER: &str = "bus_source";
+const OUTBOX_DETAIL_TYPE: &str = "detail_type";
+const OUTBOX_PUBLISHED_AT: &str = "published_at";
 
 fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()

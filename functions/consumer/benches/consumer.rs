@@ -1,16 +1,18 @@
-//! The consumer in-process against a stub DynamoDB endpoint on loopback: events per second per core,
-//! AWS calls per event and the DynamoDB write units they are billed.
+//! The consumer in-process against a stub DynamoDB and EventBridge endpoint on loopback: events per
+//! second per core, AWS calls per event, the DynamoDB write units they are billed, and the business
+//! events published.
 //!
 //! Batches of 10 envelopes (the template's batch size) built from the sample lifecycle, each event
 //! about an item of its own (the stub stores nothing, so every event is the first for its item:
-//! load, notification when due, record, PROCESSED marker). CPU time is that of the consumer's
+//! load, notification when due, record, PROCESSED marker, then the batch's business events and
+//! their published marks). CPU time is that of the consumer's
 //! thread; the stub answers from another. Linux only.
 //!
 //! Run: `cargo bench -p consumer --bench consumer > /dev/null` (results on stderr).
 
 #![allow(clippy::unwrap_used)] // a benchmark harness: failing loudly is right
 
-use webhook_aws::{EventsTable, ItemsTable};
+use webhook_aws::{EventBridgeBus, EventsTable, ItemsTable};
 use webhook_core::consumer::{Consumer, QueueRecord};
 use webhook_core::envelope::EnvelopeMeta;
 use webhook_core::senders;
@@ -64,7 +66,12 @@ fn main() {
         let consumer = Consumer::new(
             ItemsTable::from_sdk_config(&aws, "bench-items"),
             EventsTable::from_sdk_config(&aws, "bench-events"),
-        );
+        )
+        .with_bus(EventBridgeBus::from_sdk_config(
+            &aws,
+            "bench-bus",
+            "webhooks",
+        ));
         let records: Vec<QueueRecord> = (0..EVENTS + 100).map(record).collect();
         let (warm, measured) = records.split_at(100);
         for batch in warm.chunks(10) {
@@ -82,7 +89,9 @@ fn main() {
         eprintln!(
             "consumer events={EVENTS} events_per_cpu_second={:.0} cpu_per_event={:.1}us \
              calls_per_event: GetItem={:.2} PutItem={:.2} UpdateItem={:.2} \
-             put_item_bytes_per_event={:.0} put_write_units_per_event={:.2}",
+             put_item_bytes_per_event={:.0} put_write_units_per_event={:.2} \
+             notification_item_bytes={:.0} PutEvents_per_event={:.2} \
+             bus_entries_per_event={:.2} bus_entry_bytes={:.0}",
             EVENTS as f64 / cpu_s,
             cpu_s * 1e6 / EVENTS as f64,
             per(after.get_item, before.get_item),
@@ -90,6 +99,12 @@ fn main() {
             per(after.update_item, before.update_item),
             per(after.put_bytes, before.put_bytes),
             per(after.put_write_units, before.put_write_units),
+            (after.notification_bytes - before.notification_bytes) as f64
+                / (after.notification_puts - before.notification_puts).max(1) as f64,
+            per(after.put_events, before.put_events),
+            per(after.bus_entries, before.bus_entries),
+            (after.bus_entry_bytes - before.bus_entry_bytes) as f64
+                / (after.bus_entries - before.bus_entries).max(1) as f64,
         );
     });
 }

@@ -7,12 +7,12 @@ use std::convert::Infallible;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
 use webhook_core::consumer::{Consumer, QueueRecord};
-use webhook_core::ports::{EventsLog, RecordsStore};
+use webhook_core::ports::{EventBus, EventsLog, RecordsStore};
 
 /// Handles one batch. Never fails as a whole: failures are reported per message, so SQS redelivers
 /// only those (the event source mapping must enable `ReportBatchItemFailures`).
-pub async fn handle<L: EventsLog, R: RecordsStore>(
-    consumer: &Consumer<L, R>,
+pub async fn handle<L: EventsLog, R: RecordsStore, B: EventBus>(
+    consumer: &Consumer<L, R, B>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Infallible> {
     let records = event

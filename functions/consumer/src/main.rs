@@ -2,7 +2,7 @@
 //! once, then every batch borrows them.
 
 use lambda_runtime::{Error, service_fn};
-use webhook_aws::{EventsTable, ItemsTable};
+use webhook_aws::{EventBridgeBus, EventsTable, ItemsTable};
 use webhook_core::config::{ConsumerConfig, ProcessEnv};
 use webhook_core::consumer::Consumer;
 
@@ -16,7 +16,8 @@ async fn main() -> Result<(), Error> {
     let events = EventsTable::from_sdk_config(&aws, config.events_table);
     #[cfg(feature = "fault-drill")]
     let (events, items) = webhook_tools::drill::arm_consumer(events, items, &ProcessEnv)?;
-    let consumer = Consumer::new(items, events);
+    let bus = EventBridgeBus::from_sdk_config(&aws, config.event_bus, config.event_source_prefix);
+    let consumer = Consumer::new(items, events).with_bus(bus);
 
     lambda_runtime::run(service_fn(|event| consumer::handle(&consumer, event))).await
 }

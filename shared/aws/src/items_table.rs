@@ -10,14 +10,15 @@
 //! `verification#48342`); sort key `sk` = `record` for the record (attributes `record` (JSON),
 //! `version`, `updated_at`, and the sender's projections such as `state` and `verdict`), or
 //! `notification#{event key}` for each notification (`kind`, `message`, `notification` (JSON),
-//! `event_key`, `created_at`).
+//! `event_key`, `created_at`) and the business event announcing it (`event_id`, `bus_source`,
+//! `detail_type`, `detail`), with `published_at` once the bus accepted it: the outbox.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use webhook_core::ports::{
-    RecordId, RecordsStore, Saved, StoreError, StoredNotification, StoredRecord,
+    BusinessEvent, RecordId, RecordsStore, Saved, StoreError, StoredNotification, StoredRecord,
 };
 use webhook_core::senders::Notification;
 
@@ -32,6 +33,11 @@ const NOTIFICATION_PREFIX: &str = "notification#";
 const RECORD: &str = "record";
 const VERSION: &str = "version";
 const UPDATED_AT: &str = "updated_at";
+const EVENT_ID: &str = "event_id";
+const BUS_SOURCE: &str = "bus_source";
+const DETAIL_TYPE: &str = "detail_type";
+const DETAIL: &str = "detail";
+const PUBLISHED_AT: &str = "published_at";
 
 /// The partition key of a record: `{kind}#{subject}`.
 pub fn record_pk(id: RecordId<'_>) -> String {
@@ -86,15 +92,7 @@ impl ItemsTable {
                 .await
                 .map_err(|err| unavailable("Query", &err))?;
             for item in output.items() {
-                found.push(StoredNotification {
-                    event_key: attr_s(item, "event_key")?,
-                    created_at_ms: attr_s_n(item, "created_at")?,
-                    notification: Notification {
-                        kind: attr_s(item, "kind")?,
-                        message: attr_s(item, "message")?,
-                        json: attr_s(item, "notification")?,
-                    },
-                });
+                found.push(stored_notification(item)?);
             }
             start = output.last_evaluated_key;
             if start.is_none() {
@@ -183,6 +181,7 @@ impl RecordsStore for ItemsTable {
         id: RecordId<'_>,
         event_key: &str,
         notification: &Notification,
+        event: &BusinessEvent,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let result = self
@@ -190,15 +189,16 @@ impl RecordsStore for ItemsTable {
             .put_item()
             .table_name(&self.table)
             .item(PK, AttributeValue::S(record_pk(id)))
-            .item(
-                SK,
-                AttributeValue::S(format!("{NOTIFICATION_PREFIX}{event_key}")),
-            )
+            .item(SK, notification_sk(event_key))
             .item("kind", AttributeValue::S(notification.kind.clone()))
             .item("message", AttributeValue::S(notification.message.clone()))
             .item("notification", AttributeValue::S(notification.json.clone()))
             .item("event_key", AttributeValue::S(event_key.to_owned()))
             .item("created_at", AttributeValue::N(now_ms.to_string()))
+            .item(EVENT_ID, AttributeValue::S(event.event_id.clone()))
+            .item(BUS_SOURCE, AttributeValue::S(event.sender.clone()))
+            .item(DETAIL_TYPE, AttributeValue::S(event.detail_type.clone()))
+            .item(DETAIL, AttributeValue::S(event.detail.clone()))
             .condition_expression("attribute_not_exists(#sk)")
             .expression_attribute_names("#sk", SK)
             .send()
@@ -209,6 +209,84 @@ impl RecordsStore for ItemsTable {
             Err(err) => Err(unavailable("PutItem", &err)),
         }
     }
+
+    async fn notification(
+        &self,
+        id: RecordId<'_>,
+        event_key: &str,
+    ) -> Result<Option<StoredNotification>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(record_pk(id)))
+            .key(SK, notification_sk(event_key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| unavailable("GetItem", &err))?;
+        output.item.as_ref().map(stored_notification).transpose()
+    }
+
+    async fn mark_published(
+        &self,
+        id: RecordId<'_>,
+        event_key: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(record_pk(id)))
+            .key(SK, notification_sk(event_key))
+            .update_expression("SET #published = :at")
+            .condition_expression("attribute_exists(#sk)")
+            .expression_attribute_names("#published", PUBLISHED_AT)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":at", AttributeValue::N(at_ms.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(unavailable("UpdateItem", &err)),
+        }
+    }
+}
+
+fn notification_sk(event_key: &str) -> AttributeValue {
+    AttributeValue::S(format!("{NOTIFICATION_PREFIX}{event_key}"))
+}
+
+fn stored_notification(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<StoredNotification, StoreError> {
+    // Notifications stored before there was a bus have no business event.
+    let event = match item.get(EVENT_ID) {
+        None => None,
+        Some(_) => Some(BusinessEvent {
+            event_id: attr_s(item, EVENT_ID)?,
+            sender: attr_s(item, BUS_SOURCE)?,
+            detail_type: attr_s(item, DETAIL_TYPE)?,
+            detail: attr_s(item, DETAIL)?,
+        }),
+    };
+    let published_at_ms = match item.get(PUBLISHED_AT) {
+        None => None,
+        Some(_) => Some(attr_s_n(item, PUBLISHED_AT)?),
+    };
+    Ok(StoredNotification {
+        event_key: attr_s(item, "event_key")?,
+        created_at_ms: attr_s_n(item, "created_at")?,
+        notification: Notification {
+            kind: attr_s(item, "kind")?,
+            message: attr_s(item, "message")?,
+            json: attr_s(item, "notification")?,
+        },
+        event,
+        published_at_ms,
+    })
 }
 
 fn attr_s(

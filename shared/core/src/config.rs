@@ -215,14 +215,45 @@ pub struct ConsumerConfig {
     pub events_table: String,
     /// Item and verification records, and the notification outbox.
     pub items_table: String,
+    /// The bus business events are published on (`EVENT_BUS_NAME`, a name or an ARN).
+    pub event_bus: String,
+    /// The first part of every business event's `Source` (`EVENT_SOURCE_PREFIX`, default
+    /// [`DEFAULT_EVENT_SOURCE_PREFIX`]): `<prefix>.<sender>`.
+    pub event_source_prefix: String,
 }
+
+/// The business events' `Source` prefix when `EVENT_SOURCE_PREFIX` is unset.
+pub const DEFAULT_EVENT_SOURCE_PREFIX: &str = "webhooks";
 
 impl ConsumerConfig {
     /// Reads and validates every variable.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let prefix = optional(env, "EVENT_SOURCE_PREFIX")
+            .unwrap_or_else(|| DEFAULT_EVENT_SOURCE_PREFIX.to_owned());
+        // EventBridge reserves `aws.` sources; the prefix is one or more dot-separated words.
+        let word = |w: &str| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if prefix.len() > 200 || !prefix.split('.').all(word) {
+            return Err(invalid(
+                "EVENT_SOURCE_PREFIX",
+                "use dot-separated words of letters, digits, '-' and '_'",
+            ));
+        }
+        let lower = prefix.to_ascii_lowercase();
+        if lower == "aws" || lower.starts_with("aws.") {
+            return Err(invalid(
+                "EVENT_SOURCE_PREFIX",
+                "sources beginning with `aws.` are reserved by AWS",
+            ));
+        }
         Ok(Self {
             events_table: required(env, "EVENTS_TABLE")?,
             items_table: required(env, "ITEMS_TABLE")?,
+            event_bus: required(env, "EVENT_BUS_NAME")?,
+            event_source_prefix: prefix,
         })
     }
 }

@@ -8,6 +8,7 @@
 //! nothing after it done. Every call is counted, so a test can assert how many calls a path makes.
 //!
 //! [`MemorySecrets`] is the secret store: secrets put, replaced and removed by the test.
+//! [`MemoryBus`] is the event bus: it keeps what it accepted and can refuse chosen entries.
 //!
 //! The moto suites remain the proof of the AWS adapters' own semantics; these stand-ins are what
 //! the services are tested against first.
@@ -17,8 +18,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::envelope::EnvelopeMeta;
 use crate::ports::{
-    Claim, EventStatus, EventsLog, NewEvent, Queue, QueueError, RecordId, RecordsStore, Saved,
-    SecretStore, SecretStoreError, StoreError, StoredEvent, StoredNotification, StoredRecord,
+    BusError, BusinessEvent, Claim, EventBus, EventStatus, EventsLog, NewEvent, Queue, QueueError,
+    RecordId, RecordsStore, Saved, SecretStore, SecretStoreError, StoreError, StoredEvent,
+    StoredNotification, StoredRecord,
 };
 use crate::senders::Notification;
 
@@ -397,6 +399,7 @@ impl RecordsStore for MemoryRecords {
         id: RecordId<'_>,
         event_key: &str,
         notification: &Notification,
+        event: &BusinessEvent,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         self.faults
@@ -412,8 +415,91 @@ impl RecordsStore for MemoryRecords {
             event_key: event_key.to_owned(),
             created_at_ms: now_ms,
             notification: notification.clone(),
+            event: Some(event.clone()),
+            published_at_ms: None,
         });
         Ok(true)
+    }
+
+    async fn notification(
+        &self,
+        id: RecordId<'_>,
+        event_key: &str,
+    ) -> Result<Option<StoredNotification>, StoreError> {
+        self.faults
+            .enter("notification")
+            .await
+            .map_err(|m| outage("GetItem", m))?;
+        Ok(self
+            .notifications(id)
+            .into_iter()
+            .find(|n| n.event_key == event_key))
+    }
+
+    async fn mark_published(
+        &self,
+        id: RecordId<'_>,
+        event_key: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.faults
+            .enter("mark_published")
+            .await
+            .map_err(|m| outage("UpdateItem", m))?;
+        let mut state = lock(&self.state);
+        let found = state
+            .notifications
+            .get_mut(&slot(id))
+            .and_then(|list| list.iter_mut().find(|n| n.event_key == event_key));
+        Ok(found.is_some_and(|n| {
+            n.published_at_ms = Some(at_ms);
+            true
+        }))
+    }
+}
+
+/// The bus in memory: what it accepted, in order. Clones share the same bus.
+///
+/// Besides [`MemoryFaults`] on `publish` (the whole call fails), [`Self::refuse`] makes it refuse
+/// chosen events inside an otherwise successful call, as `PutEvents` reports a failed entry.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryBus {
+    accepted: Arc<Mutex<Vec<BusinessEvent>>>,
+    refusals: Arc<Mutex<HashMap<String, u32>>>,
+    /// Faults and call counts (the operation is `publish`).
+    pub faults: MemoryFaults,
+}
+
+impl MemoryBus {
+    /// Every event the bus accepted, in order (a copy per acceptance).
+    pub fn accepted(&self) -> Vec<BusinessEvent> {
+        lock(&self.accepted).clone()
+    }
+
+    /// The next `times` entries of the event `event_id` are refused with `InternalFailure`.
+    pub fn refuse(&self, event_id: &str, times: u32) {
+        lock(&self.refusals).insert(event_id.to_owned(), times);
+    }
+}
+
+impl EventBus for MemoryBus {
+    async fn publish(&self, events: &[BusinessEvent]) -> Result<Vec<Result<(), String>>, BusError> {
+        self.faults.enter("publish").await.map_err(BusError)?;
+        let mut refusals = lock(&self.refusals);
+        let mut accepted = lock(&self.accepted);
+        Ok(events
+            .iter()
+            .map(|event| match refusals.get_mut(&event.event_id) {
+                Some(left) if *left > 0 => {
+                    *left -= 1;
+                    Err("InternalFailure".to_owned())
+                }
+                _ => {
+                    accepted.push(event.clone());
+                    Ok(())
+                }
+            })
+            .collect())
     }
 }
 

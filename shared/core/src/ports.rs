@@ -3,11 +3,14 @@
 //!
 //! - [`EventsLog`]: every delivery's claim, lease, status and raw bytes (claim, take over, mark,
 //!   release, archive a conflict or a quarantine).
-//! - [`RecordsStore`]: the records users see, saved with a version, and the notification outbox.
+//! - [`RecordsStore`]: the records users see, saved with a version, and the notification outbox
+//!   (each notification with the business event announcing it, and whether it was published).
 //! - [`Queue`]: the hand-over from the ingress to the consumer.
+//! - [`EventBus`]: where business events go to the user's systems.
 //! - [`SecretStore`]: where the sources' credentials are kept when not in the environment.
 //!
-//! Adapters implement them: DynamoDB, SQS and Secrets Manager in `webhook-aws`, in memory in
+//! Adapters implement them: DynamoDB, SQS, EventBridge and Secrets Manager in `webhook-aws`, in
+//! memory in
 //! [`crate::memory`].
 //! A lost race is an answer (`Claim::Existing`, `false`, `Saved::VersionConflict`), not an error;
 //! errors are what a retry may fix.
@@ -164,7 +167,33 @@ pub struct StoredNotification {
     pub created_at_ms: i64,
     /// What to tell the user.
     pub notification: Notification,
+    /// The business event announcing it (`None` for notifications stored before there was a bus).
+    pub event: Option<BusinessEvent>,
+    /// When the bus accepted the business event, Unix milliseconds; `None` while unpublished.
+    pub published_at_ms: Option<i64>,
 }
+
+/// A business event: one decided notification, as the user's systems receive it.
+///
+/// Stored in the outbox beside its notification before it is published, so every retry publishes
+/// exactly these bytes under the same `event_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusinessEvent {
+    /// Stable across every retry and replay of the webhook behind it (see
+    /// [`crate::consumer::event_id`]).
+    pub event_id: String,
+    /// The sender's name: the event's `Source` is the deployment's prefix, a dot, and this.
+    pub sender: String,
+    /// The event's `DetailType`, e.g. `Item Authenticated`.
+    pub detail_type: String,
+    /// The detail, a JSON object as documented in `docs/events/`.
+    pub detail: String,
+}
+
+/// The bus refused a whole `PutEvents` call; nothing of it was published.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("PutEvents failed: {0}")]
+pub struct BusError(pub String);
 
 /// Sending failed; the event is not on the queue.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -249,15 +278,43 @@ pub trait RecordsStore: Send + Sync {
         now_ms: i64,
     ) -> impl Future<Output = Result<Saved, StoreError>> + Send;
 
-    /// Records the notification of the event `event_key` unless one exists for it; `false` when
-    /// it existed, so a redelivered event never notifies twice.
+    /// Records the notification of the event `event_key`, with the business event announcing it
+    /// (unpublished), unless one exists for it; `false` when it existed, so a redelivered event
+    /// never notifies twice.
     fn put_notification(
         &self,
         id: RecordId<'_>,
         event_key: &str,
         notification: &Notification,
+        event: &BusinessEvent,
         now_ms: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The notification of the event `event_key`, read consistently, if it has one.
+    fn notification(
+        &self,
+        id: RecordId<'_>,
+        event_key: &str,
+    ) -> impl Future<Output = Result<Option<StoredNotification>, StoreError>> + Send;
+
+    /// Records that the bus accepted the business event of `event_key`'s notification. `false`
+    /// when there is no such notification.
+    fn mark_published(
+        &self,
+        id: RecordId<'_>,
+        event_key: &str,
+        at_ms: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// The bus business events are published on.
+pub trait EventBus: Send + Sync {
+    /// Publishes up to ten events in one call; per event, in order, `Ok` when the bus accepted it
+    /// or the bus's error code when it did not (a partial failure is not an `Err`).
+    fn publish(
+        &self,
+        events: &[BusinessEvent],
+    ) -> impl Future<Output = Result<Vec<Result<(), String>>, BusError>> + Send;
 }
 
 /// The queue between the ingress and the consumer.

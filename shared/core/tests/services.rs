@@ -548,11 +548,30 @@ impl RecordsStore for Racing {
         id: RecordId<'_>,
         event_key: &str,
         notification: &webhook_core::senders::Notification,
+        event: &webhook_core::ports::BusinessEvent,
         now_ms: i64,
     ) -> Result<bool, webhook_core::ports::StoreError> {
         self.inner
-            .put_notification(id, event_key, notification, now_ms)
+            .put_notification(id, event_key, notification, event, now_ms)
             .await
+    }
+
+    async fn notification(
+        &self,
+        id: RecordId<'_>,
+        event_key: &str,
+    ) -> Result<Option<webhook_core::ports::StoredNotification>, webhook_core::ports::StoreError>
+    {
+        self.inner.notification(id, event_key).await
+    }
+
+    async fn mark_published(
+        &self,
+        id: RecordId<'_>,
+        event_key: &str,
+        at_ms: i64,
+    ) -> Result<bool, webhook_core::ports::StoreError> {
+        self.inner.mark_published(id, event_key, at_ms).await
     }
 }
 

@@ -1,13 +1,13 @@
 //! A port decorator that runs a hook after each write of the adapter it wraps: the one seam that
 //! the crash drills and the crash tests both use, so the services themselves carry none.
 //!
-//! The hook sees the operation (`put_notification`, `save`, `mark_done`, ...) and the key it
+//! The hook sees the operation (`put_notification`, `save`, `mark_published`, `mark_done`, ...) and the key it
 //! wrote under, after the write took effect. Returning an error there leaves exactly the state a
 //! process that died right after that write leaves; aborting the process there is a real crash.
 
 use webhook_core::ports::{
-    Claim, EventStatus, EventsLog, NewEvent, RecordId, RecordsStore, Saved, StoreError,
-    StoredEvent, StoredRecord,
+    BusinessEvent, Claim, EventStatus, EventsLog, NewEvent, RecordId, RecordsStore, Saved,
+    StoreError, StoredEvent, StoredNotification, StoredRecord,
 };
 use webhook_core::senders::Notification;
 
@@ -72,13 +72,32 @@ impl<R: RecordsStore, H: AfterWrite> RecordsStore for AfterWrites<R, H> {
         id: RecordId<'_>,
         event_key: &str,
         notification: &Notification,
+        event: &BusinessEvent,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let put = self
             .inner
-            .put_notification(id, event_key, notification, now_ms)
+            .put_notification(id, event_key, notification, event, now_ms)
             .await?;
         self.then("put_notification", event_key, put)
+    }
+
+    async fn notification(
+        &self,
+        id: RecordId<'_>,
+        event_key: &str,
+    ) -> Result<Option<StoredNotification>, StoreError> {
+        self.inner.notification(id, event_key).await
+    }
+
+    async fn mark_published(
+        &self,
+        id: RecordId<'_>,
+        event_key: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let marked = self.inner.mark_published(id, event_key, at_ms).await?;
+        self.then("mark_published", event_key, marked)
     }
 }
 

@@ -5,6 +5,9 @@
 //! them), so local resources and deployed ones cannot drift apart. Production resources are created
 //! by the SAM template, never by this module. The local stack keeps each source's credentials in a
 //! Secrets Manager secret made from its `SOURCE_<NAME>_*` variables, as a deployed stack does.
+//! Its business events bus has one rule, which a deployed stack does not: every business event
+//! goes to a local SQS queue (the tap), where a person, `webhookctl bus watch` or a test reads
+//! what the user's systems would receive.
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -288,6 +291,85 @@ pub async fn ensure_queues(
         .queue_url
         .unwrap_or_default();
     Ok(Queues { queue_url, dlq_url })
+}
+
+/// The local business events bus and its tap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusTap {
+    /// The bus name.
+    pub bus: String,
+    /// The URL of the queue every business event of the prefix is delivered to.
+    pub tap_url: String,
+}
+
+/// Creates the event bus `bus` unless it exists, the queue `tap_queue`, and a rule on the bus
+/// (`{bus}-tap`) that delivers every event whose source begins with `{source_prefix}.` to it.
+pub async fn ensure_bus(
+    aws: &aws_config::SdkConfig,
+    bus: &str,
+    source_prefix: &str,
+    tap_queue: &str,
+) -> Result<BusTap, ProvisionError> {
+    use aws_sdk_eventbridge::error::DisplayErrorContext;
+    use aws_sdk_eventbridge::operation::create_event_bus::CreateEventBusError;
+    use aws_sdk_eventbridge::types::Target;
+
+    let events = aws_sdk_eventbridge::Client::new(aws);
+    match events.create_event_bus().name(bus).send().await {
+        Ok(_) => {}
+        Err(err)
+            if matches!(
+                err.as_service_error(),
+                Some(CreateEventBusError::ResourceAlreadyExistsException(_))
+            ) => {}
+        Err(err) => return Err(failed(bus, DisplayErrorContext(err))),
+    }
+    let sqs = aws_sdk_sqs::Client::new(aws);
+    let tap_url = sqs
+        .create_queue()
+        .queue_name(tap_queue)
+        .send()
+        .await
+        .map_err(|e| failed(tap_queue, aws_sdk_sqs::error::DisplayErrorContext(e)))?
+        .queue_url
+        .unwrap_or_default();
+    let tap_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&tap_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| failed(tap_queue, aws_sdk_sqs::error::DisplayErrorContext(e)))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| failed(tap_queue, "no QueueArn attribute"))?;
+    let rule = format!("{bus}-tap");
+    let pattern = serde_json::json!({ "source": [{ "prefix": format!("{source_prefix}.") }] });
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(bus)
+        .event_pattern(pattern.to_string())
+        .send()
+        .await
+        .map_err(|e| failed(&rule, DisplayErrorContext(e)))?;
+    let target = Target::builder()
+        .id("tap")
+        .arn(tap_arn)
+        .build()
+        .map_err(|e| failed(&rule, e))?;
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(bus)
+        .targets(target)
+        .send()
+        .await
+        .map_err(|e| failed(&rule, DisplayErrorContext(e)))?;
+    Ok(BusTap {
+        bus: bus.to_owned(),
+        tap_url,
+    })
 }
 
 /// Gives the Secrets Manager secret `name` the text `value`, creating it if need be; its ARN.

@@ -137,7 +137,10 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Fresh events table, items table and queues on moto.
+/// The business events' source prefix in tests (as in `local.env`).
+pub const TEST_SOURCE_PREFIX: &str = "webhooks";
+
+/// Fresh events table, items table, queues and business events bus (with its tap) on moto.
 #[derive(Debug, Clone)]
 pub struct Stack {
     /// Shared SDK configuration.
@@ -148,6 +151,8 @@ pub struct Stack {
     pub items_table: String,
     /// Queue URLs.
     pub queues: provision::Queues,
+    /// The business events bus and the queue its every event is delivered to.
+    pub bus: provision::BusTap,
 }
 
 impl Stack {
@@ -173,12 +178,40 @@ impl Stack {
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+        let bus_name = unique("bus");
+        let bus = provision::ensure_bus(
+            &aws,
+            &bus_name,
+            TEST_SOURCE_PREFIX,
+            &format!("{bus_name}-tap"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
         Self {
             aws,
             events_table,
             items_table,
             queues,
+            bus,
         }
+    }
+
+    /// The stack's bus as the consumer publishes to it.
+    pub fn event_bus(&self) -> webhook_aws::EventBridgeBus {
+        webhook_aws::EventBridgeBus::from_sdk_config(&self.aws, &self.bus.bus, TEST_SOURCE_PREFIX)
+    }
+
+    /// Receives (and deletes) every business event delivered to the tap so far, as the JSON a
+    /// rule's target receives.
+    pub async fn tapped(&self) -> Vec<serde_json::Value> {
+        self.drain(&self.bus.tap_url)
+            .await
+            .iter()
+            .map(|m| {
+                serde_json::from_str(m.body().unwrap_or_default())
+                    .unwrap_or_else(|e| panic!("a tapped message is not JSON: {e}"))
+            })
+            .collect()
     }
 
     /// A DynamoDB client.

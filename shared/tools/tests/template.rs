@@ -1,7 +1,8 @@
 //! The SAM template against the local stack and the code: deployed resources must carry the
 //! settings that `provision` gives local ones, each function every variable its configuration
-//! reads, the secrets documents the shape the ingress reads, the roles no more than they need, and
-//! the alarms and the dashboard the metrics the functions emit.
+//! reads, the secrets documents the shape the ingress reads, the roles no more than they need, the
+//! alarms and the dashboard the metrics the functions emit, and business events a bus, an archive
+//! and, only with `ForwardUrl`, a forwarding that retries, dead-letters and alarms.
 //!
 //! The template is read as written (short-form tags kept) and evaluated for a given set of
 //! parameter values by a small interpreter of the intrinsic functions it uses ([`Deploy`]).
@@ -27,6 +28,8 @@ const EXISTING_LEGITMARK_ARN: &str =
 const EXISTING_CR3DENTIALS_ARN: &str =
     "arn:aws:secretsmanager:eu-west-1:123456789012:secret:webhooks/cr3dentials-XyZ789";
 const KMS_KEY: &str = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+/// An endpoint of the operator's that business events are forwarded to.
+const FORWARD_URL: &str = "https://backend.example.com/business-events";
 
 /// The secrets parameters and the `local.env` variables that hold the local stack's values of
 /// them: a first deploy of the template is evaluated with the local secrets.
@@ -112,6 +115,18 @@ fn if_args(value: &Value) -> Option<(&str, &Value, &Value)> {
         }
         _ => None,
     }
+}
+
+/// The roles the functions run with (`Role: !GetAtt <role>.Arn`).
+fn function_roles(template: &Value) -> Vec<&str> {
+    FUNCTIONS
+        .iter()
+        .map(|function| {
+            get_att(&properties(template, function)["Role"])
+                .and_then(|target| target.strip_suffix(".Arn"))
+                .unwrap_or_else(|| panic!("{function}'s Role is not !GetAtt <role>.Arn"))
+        })
+        .collect()
 }
 
 fn is_resource(template: &Value, name: &str) -> bool {
@@ -379,9 +394,11 @@ impl<'t> Deploy<'t> {
         store
     }
 
-    /// Every policy statement of `role` that this deploy keeps.
+    /// Every policy statement of `role` that this deploy keeps (none when its condition is false).
     fn statements(&self, role: &str) -> Vec<Value> {
-        let role = self.resource(role).unwrap();
+        let Some(role) = self.resource(role) else {
+            return Vec::new();
+        };
         role["Policies"]
             .as_sequence()
             .unwrap()
@@ -550,6 +567,9 @@ const CONSUMER_OUTCOMES: [&str; 5] = [
     "failed",
 ];
 
+/// The consumer's counts of business events put on the bus, and of those it could not put.
+const BUSINESS_EVENT_COUNTS: [&str; 2] = ["published", "publish_failed"];
+
 /// One metric a CloudWatch alarm or dashboard reads.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct MetricRef {
@@ -623,11 +643,12 @@ struct Alarm {
     expression: Option<String>,
 }
 
+/// The alarms this deploy creates (those whose condition holds).
 fn deployed_alarms(deploy: &Deploy) -> Vec<Alarm> {
     resources_of_type(deploy.template, "AWS::CloudWatch::Alarm")
         .into_iter()
-        .map(|(name, _)| {
-            let properties = deploy.resource(name).unwrap();
+        .filter_map(|(name, _)| {
+            let properties = deploy.resource(name)?;
             let mut metrics = BTreeMap::new();
             let mut expression = None;
             if properties["MetricName"].is_string() {
@@ -659,12 +680,12 @@ fn deployed_alarms(deploy: &Deploy) -> Vec<Alarm> {
                     ),
                 );
             }
-            Alarm {
+            Some(Alarm {
                 name: name.to_owned(),
                 properties,
                 metrics,
                 expression,
-            }
+            })
         })
         .collect()
 }
@@ -941,6 +962,43 @@ fn consumer_gets_every_variable_its_config_reads() {
 }
 
 #[test]
+fn consumer_publishes_on_the_stack_bus_under_the_configured_prefix() {
+    let template = template();
+    let vars = env_vars(&template, "ConsumerFunction");
+
+    // Given the default prefix, and one of the operator's
+    let default = Deploy::new(&template, &[]).environment("ConsumerFunction");
+    let custom = Deploy::new(&template, &[("EventSourcePrefix", "acme.webhooks")])
+        .environment("ConsumerFunction");
+
+    // When the consumer reads its configuration
+    let default = ConsumerConfig::from_env(&default).unwrap();
+    let custom = ConsumerConfig::from_env(&custom).unwrap();
+
+    // Then it gets the bus by its name (its Ref) and the prefix from the parameter, whose
+    // default is the consumer's
+    assert_eq!(ref_target(vars["EVENT_BUS_NAME"]), Some("BusinessEventBus"));
+    assert_eq!(
+        ref_target(vars["EVENT_SOURCE_PREFIX"]),
+        Some("EventSourcePrefix")
+    );
+    assert_eq!(default.event_bus, "BusinessEventBus");
+    assert_eq!(default.event_source_prefix, "webhooks");
+    assert_eq!(custom.event_source_prefix, "acme.webhooks");
+    let prefix = &template["Parameters"]["EventSourcePrefix"];
+    assert_eq!(prefix["Default"], config::DEFAULT_EVENT_SOURCE_PREFIX);
+    // EventBridge reserves the sources of AWS services: neither "aws" nor "aws.<anything>".
+    assert!(
+        prefix["AllowedPattern"]
+            .as_str()
+            .unwrap()
+            .starts_with(r"^(?!aws(\.|$))"),
+        "{:?}",
+        prefix["AllowedPattern"]
+    );
+}
+
+#[test]
 fn every_function_counts_under_its_stack() {
     let template = template();
     let deploy = Deploy::new(&template, &[]);
@@ -1000,13 +1058,21 @@ fn no_function_gets_a_secret_in_its_environment() {
         }
     }
 
-    // The NoEcho parameters reach nothing but the secrets the stack creates (and the Rules and
-    // Conditions, which CloudFormation never shows)
+    // The NoEcho parameters reach nothing but the secrets the stack creates, the forwarding
+    // connection's API key value (which EventBridge keeps in a Secrets Manager secret of its own
+    // and never returns), and the Rules and Conditions, which CloudFormation never shows
     for (name, resource) in template["Resources"].as_mapping().unwrap() {
         if resource["Type"] == "AWS::SecretsManager::Secret" {
             continue;
         }
-        for mentioned in mentions(resource) {
+        let mut resource = resource.clone();
+        if resource["Type"] == "AWS::Events::Connection" {
+            resource["Properties"]["AuthParameters"]["ApiKeyAuthParameters"]
+                .as_mapping_mut()
+                .unwrap()
+                .remove("ApiKeyValue");
+        }
+        for mentioned in mentions(&resource) {
             assert!(
                 !no_echo.contains(mentioned.as_str()),
                 "{name:?} refers to {mentioned}"
@@ -1021,13 +1087,16 @@ fn no_function_gets_a_secret_in_its_environment() {
     }
 }
 
-/// Every parameter or resource named by a `!Ref` or a `!Sub` within `value`.
+/// Every parameter or resource named by a `!Ref`, a `!GetAtt` or a `!Sub` within `value`.
 fn mentions(value: &Value) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     match value {
         Value::Tagged(tagged) => {
             if let (true, Some(target)) = (tagged.tag == "Ref", tagged.value.as_str()) {
                 found.insert(target.to_owned());
+            }
+            if let Some(target) = get_att(value) {
+                found.insert(target.split('.').next().unwrap().to_owned());
             }
             if let (true, Some(text)) = (tagged.tag == "Sub", tagged.value.as_str()) {
                 for part in text.split("${").skip(1) {
@@ -1310,8 +1379,12 @@ fn a_kms_key_encrypts_tables_queues_and_secrets_and_the_roles_may_use_it() {
         assert!(kms_statements(&deploy, role).is_empty(), "{role}");
     }
 
-    // Given a key: it encrypts everything, and every function's role may use it
-    let deploy = Deploy::new(&template, &[("KmsKeyArn", KMS_KEY)]);
+    // Given a key: it encrypts everything, and every function's role may use it (and no other
+    // role, such as forwarding's, which EventBridge assumes)
+    let deploy = Deploy::new(
+        &template,
+        &[("KmsKeyArn", KMS_KEY), ("ForwardUrl", FORWARD_URL)],
+    );
     for table in ["EventsTable", "ItemsTable"] {
         let sse = &deploy.resource(table).unwrap()["SSESpecification"];
         assert!(sse["SSEEnabled"] == true, "{table}");
@@ -1326,8 +1399,13 @@ fn a_kms_key_encrypts_tables_queues_and_secrets_and_the_roles_may_use_it() {
     for (secret, _) in resources_of_type(&template, "AWS::SecretsManager::Secret") {
         assert_eq!(deploy.resource(secret).unwrap()["KmsKeyId"], KMS_KEY);
     }
+    let function_roles = function_roles(&template);
     for role in &roles {
         let statements = kms_statements(&deploy, role);
+        if !function_roles.contains(role) {
+            assert!(statements.is_empty(), "{role}: {statements:?}");
+            continue;
+        }
         let [statement] = statements.as_slice() else {
             panic!("{role} should have one KMS statement: {statements:?}");
         };
@@ -1365,11 +1443,17 @@ fn tracing_is_optional_and_permitted_when_active() {
         ref_target(&template["Globals"]["Function"]["Tracing"]),
         Some("Tracing")
     );
+    let function_roles = function_roles(&template);
     for (role, _) in resources_of_type(&template, "AWS::IAM::Role") {
-        let passthrough = Deploy::new(&template, &[]);
-        let active = Deploy::new(&template, &[("Tracing", "Active")]);
+        let passthrough = Deploy::new(&template, &[("ForwardUrl", FORWARD_URL)]);
+        let active = Deploy::new(
+            &template,
+            &[("Tracing", "Active"), ("ForwardUrl", FORWARD_URL)],
+        );
+        // Only the functions trace.
+        let traced = usize::from(function_roles.contains(&role));
         assert_eq!(xray_statements(&passthrough, role), 0, "{role}");
-        assert_eq!(xray_statements(&active, role), 1, "{role}");
+        assert_eq!(xray_statements(&active, role), traced, "{role}");
     }
 }
 
@@ -1623,7 +1707,7 @@ fn dashboard_shows_every_figure_on_call_needs() {
     for name in DEGRADED {
         expected.push(MetricRef::of_function(name, "ingress"));
     }
-    for name in CONSUMER_OUTCOMES {
+    for name in CONSUMER_OUTCOMES.iter().chain(&BUSINESS_EVENT_COUNTS) {
         expected.push(MetricRef::of_function(name, "consumer"));
     }
     let ingress = ("FunctionName", "IngressFunction");
@@ -1677,5 +1761,451 @@ fn every_alarm_notifies_the_alarm_topic() {
                 "{name}'s {actions} do not go to AlarmTopicArn"
             );
         }
+    }
+}
+
+/// The resources that exist only when business events are forwarded to `ForwardUrl`.
+const FORWARDING: [&str; 9] = [
+    "ForwardConnection",
+    "ForwardApiDestination",
+    "ForwardRole",
+    "ForwardRule",
+    "ForwardDeadLetterQueue",
+    "ForwardDeadLetterQueuePolicy",
+    "ForwardDeadLetterQueueAlarm",
+    "ForwardRetryingAlarm",
+    "ForwardUndeliverableAlarm",
+];
+
+/// A metric of the forwarding rule (`AWS/Events`, dimensions `EventBusName` and `RuleName`, as
+/// for every rule on a custom bus).
+fn forwarding_metric(deploy: &Deploy, name: &str) -> MetricRef {
+    let rule = deploy.resource("ForwardRule").unwrap();
+    MetricRef {
+        namespace: "AWS/Events".to_owned(),
+        name: name.to_owned(),
+        dimensions: BTreeMap::from([
+            ("EventBusName".to_owned(), "BusinessEventBus".to_owned()),
+            (
+                "RuleName".to_owned(),
+                rule["Name"].as_str().unwrap().to_owned(),
+            ),
+        ]),
+    }
+}
+
+#[test]
+fn business_events_have_a_bus_and_an_archive_for_replays() {
+    let template = template();
+    let retention = &template["Parameters"]["BusinessEventsRetentionDays"];
+
+    // Given a deploy with the default retention, and one that keeps events indefinitely
+    let default = Deploy::new(&template, &[]);
+    let forever = Deploy::new(&template, &[("BusinessEventsRetentionDays", "0")]);
+
+    // Then the stack has its own bus, named after the stack, always
+    assert_eq!(
+        template["Resources"]["BusinessEventBus"]["Type"],
+        "AWS::Events::EventBus"
+    );
+    assert!(template["Resources"]["BusinessEventBus"]["Condition"].is_null());
+    let bus = default.resource("BusinessEventBus").unwrap();
+    assert_eq!(bus["Name"], format!("{STACK}-business-events"));
+
+    // And an archive of that bus whose retention is the parameter's (0 = indefinitely)
+    let archives = resources_of_type(&template, "AWS::Events::Archive");
+    let [(archive, declared)] = archives.as_slice() else {
+        panic!("expected one archive: {archives:?}");
+    };
+    assert!(declared["Condition"].is_null(), "{archive}");
+    assert_eq!(
+        get_att(&declared["Properties"]["SourceArn"]),
+        Some("BusinessEventBus.Arn")
+    );
+    assert_eq!(
+        ref_target(&declared["Properties"]["RetentionDays"]),
+        Some("BusinessEventsRetentionDays")
+    );
+    assert_eq!(number(&retention["Default"]), 30);
+    assert_eq!(number(&retention["MinValue"]), 0);
+    assert!(
+        retention["Description"]
+            .as_str()
+            .unwrap()
+            .contains("0 keeps them indefinitely"),
+        "the retention's description should say what 0 means"
+    );
+    assert_eq!(default.resource(archive).unwrap()["RetentionDays"], "30");
+    assert_eq!(forever.resource(archive).unwrap()["RetentionDays"], "0");
+}
+
+#[test]
+fn only_the_consumer_may_put_events_and_only_on_the_stack_bus() {
+    let template = template();
+
+    for overrides in [
+        vec![],
+        vec![
+            ("ForwardUrl", FORWARD_URL),
+            ("KmsKeyArn", KMS_KEY),
+            ("Tracing", "Active"),
+        ],
+    ] {
+        // Given a deploy, with or without forwarding
+        let deploy = Deploy::new(&template, &overrides);
+
+        // When every role's EventBridge statements are read
+        let mut granted: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+        for (role, _) in resources_of_type(&template, "AWS::IAM::Role") {
+            for statement in deploy.statements(role) {
+                if actions(&statement).iter().any(|a| a.starts_with("events:")) {
+                    granted.entry(role).or_default().push(statement);
+                }
+            }
+        }
+
+        // Then the consumer may put events on the bus, nothing else and nowhere else; and the
+        // forwarding role (when there is one) may only invoke its API destination
+        let consumer = &granted["ConsumerRole"];
+        let [statement] = consumer.as_slice() else {
+            panic!("ConsumerRole should have one events statement: {consumer:?}");
+        };
+        assert_eq!(actions(statement), ["events:PutEvents"], "{overrides:?}");
+        assert_eq!(
+            resources(statement),
+            BTreeSet::from(["BusinessEventBus.Arn".to_owned()]),
+            "{overrides:?}"
+        );
+        assert!(!granted.contains_key("IngressRole"), "{overrides:?}");
+        if let Some(forward) = granted.get("ForwardRole") {
+            let [statement] = forward.as_slice() else {
+                panic!("ForwardRole should have one statement: {forward:?}");
+            };
+            assert_eq!(actions(statement), ["events:InvokeApiDestination"]);
+            assert_eq!(
+                resources(statement),
+                BTreeSet::from(["ForwardApiDestination.Arn".to_owned()])
+            );
+        }
+        let roles: Vec<&str> = granted.keys().copied().collect();
+        assert!(
+            roles == ["ConsumerRole"] || roles == ["ConsumerRole", "ForwardRole"],
+            "{overrides:?}: {roles:?}"
+        );
+    }
+    // As written, too: the bus's ARN, not "*" or a pattern
+    let statements =
+        properties(&template, "ConsumerRole")["Policies"][0]["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .unwrap();
+    let put = statements
+        .iter()
+        .find(|s| s["Action"] == "events:PutEvents")
+        .unwrap();
+    assert_eq!(get_att(&put["Resource"]), Some("BusinessEventBus.Arn"));
+}
+
+#[test]
+fn forwarding_exists_only_with_a_url() {
+    let template = template();
+    let conditional: BTreeSet<&str> = template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Condition"] == "HasForwardUrl")
+        .map(|(name, _)| name.as_str().unwrap())
+        .collect();
+
+    // Every forwarding resource carries the condition, and so does everything that names one
+    assert_eq!(conditional, BTreeSet::from(FORWARDING));
+    for kind in [
+        "AWS::Events::Connection",
+        "AWS::Events::ApiDestination",
+        "AWS::Events::Rule",
+    ] {
+        for (name, _) in resources_of_type(&template, kind) {
+            assert!(conditional.contains(name), "{name} lacks HasForwardUrl");
+        }
+    }
+    let sections = [&template["Resources"], &template["Outputs"]];
+    for (name, item) in sections.iter().flat_map(|s| s.as_mapping().unwrap()) {
+        if mentions(item)
+            .iter()
+            .any(|m| conditional.contains(m.as_str()))
+        {
+            assert_eq!(item["Condition"], "HasForwardUrl", "{name:?}");
+        }
+    }
+    assert_eq!(template["Parameters"]["ForwardUrl"]["Default"], "");
+
+    // Without a URL nothing is forwarded; with one, everything is there
+    let off = Deploy::new(&template, &[]);
+    let on = Deploy::new(&template, &[("ForwardUrl", FORWARD_URL)]);
+    for name in FORWARDING {
+        assert!(off.resource(name).is_none(), "{name}");
+        assert!(on.resource(name).is_some(), "{name}");
+    }
+}
+
+#[test]
+fn forwarding_posts_every_business_event_and_dead_letters_what_fails() {
+    let template = template();
+    let deploy = Deploy::new(
+        &template,
+        &[("ForwardUrl", FORWARD_URL), ("KmsKeyArn", KMS_KEY)],
+    );
+
+    // The API destination posts to the URL through the connection, at the parameter's rate
+    let destination = deploy.resource("ForwardApiDestination").unwrap();
+    assert_eq!(destination["HttpMethod"], "POST");
+    assert_eq!(destination["InvocationEndpoint"], FORWARD_URL);
+    assert_eq!(destination["ConnectionArn"], "ForwardConnection.Arn");
+    assert_eq!(
+        destination["InvocationRateLimitPerSecond"],
+        deploy.parameter("ForwardRateLimitPerSecond")
+    );
+
+    // The rule on the stack's bus matches every business event, whatever the prefix
+    for prefix in ["webhooks", "acme.webhooks"] {
+        let deploy = Deploy::new(
+            &template,
+            &[("ForwardUrl", FORWARD_URL), ("EventSourcePrefix", prefix)],
+        );
+        let rule = deploy.resource("ForwardRule").unwrap();
+        assert_eq!(rule["EventBusName"], "BusinessEventBus");
+        assert_eq!(rule["State"], "ENABLED");
+        let expected: Value =
+            serde_norway::from_str(&format!("source: [{{prefix: \"{prefix}.\"}}]")).unwrap();
+        assert_eq!(rule["EventPattern"], expected, "{prefix}");
+    }
+
+    // Its one target is the API destination, through the forwarding role, retried, with a
+    // dead-letter queue
+    let rule = deploy.resource("ForwardRule").unwrap();
+    let targets = rule["Targets"].as_sequence().unwrap();
+    let [target] = targets.as_slice() else {
+        panic!("expected one target: {targets:?}");
+    };
+    assert_eq!(target["Arn"], "ForwardApiDestination.Arn");
+    assert_eq!(target["RoleArn"], "ForwardRole.Arn");
+    let retry = &target["RetryPolicy"];
+    assert!(retry.is_mapping(), "the target has no RetryPolicy");
+    assert!((1..=185).contains(&number(&retry["MaximumRetryAttempts"])));
+    assert!((60..=86400).contains(&number(&retry["MaximumEventAgeInSeconds"])));
+    assert_eq!(
+        target["DeadLetterConfig"]["Arn"],
+        "ForwardDeadLetterQueue.Arn"
+    );
+
+    // Only EventBridge, and only for that rule, may send to the dead-letter queue, which stays
+    // on SQS-managed encryption whatever the key (EventBridge sends as itself)
+    let policy = deploy.resource("ForwardDeadLetterQueuePolicy").unwrap();
+    assert_eq!(
+        policy["Queues"],
+        Value::Sequence(vec!["ForwardDeadLetterQueue".into()])
+    );
+    let statements = policy["PolicyDocument"]["Statement"].as_sequence().unwrap();
+    let [statement] = statements.as_slice() else {
+        panic!("expected one statement: {statements:?}");
+    };
+    assert_eq!(statement["Effect"], "Allow");
+    assert_eq!(statement["Principal"]["Service"], "events.amazonaws.com");
+    assert_eq!(actions(statement), ["sqs:SendMessage"]);
+    assert_eq!(
+        resources(statement),
+        BTreeSet::from(["ForwardDeadLetterQueue.Arn".to_owned()])
+    );
+    assert_eq!(
+        statement["Condition"]["ArnEquals"]["aws:SourceArn"],
+        "ForwardRule.Arn"
+    );
+    let queue = deploy.resource("ForwardDeadLetterQueue").unwrap();
+    assert!(queue["SqsManagedSseEnabled"] == true);
+    assert!(queue["KmsMasterKeyId"].is_null());
+
+    // EventBridge alone may assume the forwarding role, for this account
+    let role = deploy.resource("ForwardRole").unwrap();
+    let trust = &role["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(trust["Principal"]["Service"], "events.amazonaws.com");
+    assert_eq!(
+        trust["Condition"]["StringEquals"]["aws:SourceAccount"],
+        "123456789012"
+    );
+}
+
+#[test]
+fn forwarding_authenticates_with_the_given_header_or_a_fixed_one() {
+    let template = template();
+    let parameters = &template["Parameters"];
+    let api_key = |overrides: &[(&str, &str)]| {
+        let mut all = vec![("ForwardUrl", FORWARD_URL)];
+        all.extend_from_slice(overrides);
+        let deploy = Deploy::new(&template, &all);
+        let connection = deploy.resource("ForwardConnection").unwrap();
+        assert_eq!(connection["AuthorizationType"], "API_KEY");
+        let key = &connection["AuthParameters"]["ApiKeyAuthParameters"];
+        (
+            key["ApiKeyName"].as_str().unwrap().to_owned(),
+            key["ApiKeyValue"].as_str().unwrap().to_owned(),
+        )
+    };
+    let header = |name: &str, value: &str| (name.to_owned(), value.to_owned());
+
+    // The value is a secret
+    assert!(parameters["ForwardAuthHeaderValue"]["NoEcho"] == true);
+    assert!(parameters["ForwardAuthHeaderName"]["NoEcho"].is_null());
+
+    // Given a header, the connection sends it
+    assert_eq!(
+        api_key(&[
+            ("ForwardAuthHeaderName", "Authorization"),
+            ("ForwardAuthHeaderValue", "Bearer t0ken"),
+        ]),
+        header("Authorization", "Bearer t0ken")
+    );
+    // Given none (or a value alone, as a guided deploy's hidden prompt needs one), a harmless
+    // fixed header, which the name's description announces
+    for value in ["", "unused"] {
+        assert_eq!(
+            api_key(&[("ForwardAuthHeaderValue", value)]),
+            header("X-Event-Source", STACK),
+            "{value:?}"
+        );
+    }
+    assert!(
+        parameters["ForwardAuthHeaderName"]["Description"]
+            .as_str()
+            .unwrap()
+            .contains("X-Event-Source")
+    );
+
+    // A name without a value is refused before anything is created
+    assert!(!rules_admit(&Deploy::new(
+        &template,
+        &[
+            ("ForwardUrl", FORWARD_URL),
+            ("ForwardAuthHeaderName", "Authorization"),
+        ],
+    )));
+    assert!(rules_admit(&Deploy::new(
+        &template,
+        &[
+            ("ForwardUrl", FORWARD_URL),
+            ("ForwardAuthHeaderValue", "unused")
+        ],
+    )));
+}
+
+#[test]
+fn forwarding_failures_raise_alarms() {
+    let template = template();
+    let on = Deploy::new(&template, &[("ForwardUrl", FORWARD_URL)]);
+    let alarms = deployed_alarms(&on);
+    let alarm_on = |metric: &MetricRef| {
+        let found: Vec<&Alarm> = alarms
+            .iter()
+            .filter(|a| a.watched() == BTreeSet::from([metric]))
+            .collect();
+        let [alarm] = found.as_slice() else {
+            panic!("expected one alarm on {metric:?}, found {found:?}");
+        };
+        *alarm
+    };
+
+    // Undelivered events in the forwarding dead-letter queue: as for the events' one
+    let dlq = alarm_on(&MetricRef::aws(
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        ("QueueName", "ForwardDeadLetterQueue.QueueName"),
+    ));
+    assert_eq!(number(&dlq.properties["Threshold"]), 0);
+    assert_eq!(dlq.properties["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(dlq.properties["TreatMissingData"], "notBreaching");
+
+    // Events that reached neither the endpoint nor the dead-letter queue: the first one
+    alarm_on(&forwarding_metric(&on, "InvocationsFailedToBeSentToDlq"))
+        .assert_fires_on_the_first_in_five_minutes();
+
+    // An endpoint that keeps failing, long before its events give up
+    let retrying = alarm_on(&forwarding_metric(&on, "RetryInvocationAttempts"));
+    assert_eq!(
+        retrying.properties["ComparisonOperator"],
+        "GreaterThanOrEqualToThreshold"
+    );
+    assert_eq!(number(&retrying.properties["Threshold"]), 1);
+    assert_eq!(retrying.properties["TreatMissingData"], "notBreaching");
+
+    // None of them without forwarding
+    let off: Vec<String> = deployed_alarms(&Deploy::new(&template, &[]))
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    for alarm in [&dlq.name, &retrying.name] {
+        assert!(!off.contains(alarm), "{alarm}");
+    }
+}
+
+#[test]
+fn unpublished_business_events_raise_an_alarm() {
+    let template = template();
+    let deploy = Deploy::new(&template, &[]);
+    let metric = MetricRef::of_function("publish_failed", "consumer");
+
+    let alarms = deployed_alarms(&deploy);
+    let found: Vec<&Alarm> = alarms
+        .iter()
+        .filter(|a| a.watched() == BTreeSet::from([&metric]))
+        .collect();
+
+    let [alarm] = found.as_slice() else {
+        panic!("expected one alarm on {metric:?}, found {found:?}");
+    };
+    alarm.assert_fires_on_the_first_in_five_minutes();
+}
+
+#[test]
+fn dashboard_shows_the_forwarding_rule() {
+    let template = template();
+    let deploy = Deploy::new(&template, &[("ForwardUrl", FORWARD_URL)]);
+
+    let shown = dashboard_metrics(&deploy);
+
+    for name in [
+        "Invocations",
+        "RetryInvocationAttempts",
+        "FailedInvocations",
+        "InvocationsSentToDlq",
+        "InvocationsFailedToBeSentToDlq",
+    ] {
+        let metric = forwarding_metric(&deploy, name);
+        assert!(shown.contains(&metric), "the dashboard lacks {metric:?}");
+    }
+}
+
+#[test]
+fn business_event_outputs_name_the_bus_and_the_archive() {
+    let template = template();
+    let outputs = &template["Outputs"];
+
+    assert_eq!(
+        ref_target(&outputs["BusinessEventBusName"]["Value"]),
+        Some("BusinessEventBus")
+    );
+    assert_eq!(
+        get_att(&outputs["BusinessEventBusArn"]["Value"]),
+        Some("BusinessEventBus.Arn")
+    );
+    assert_eq!(
+        get_att(&outputs["BusinessEventArchiveArn"]["Value"]),
+        Some("BusinessEventArchive.Arn")
+    );
+    let dlq = &outputs["ForwardDeadLetterQueueUrl"];
+    assert_eq!(ref_target(&dlq["Value"]), Some("ForwardDeadLetterQueue"));
+    assert_eq!(dlq["Condition"], "HasForwardUrl");
+    for (name, output) in outputs.as_mapping().unwrap() {
+        assert!(
+            output["Description"].is_string(),
+            "{name:?} has no Description"
+        );
     }
 }

@@ -175,6 +175,9 @@ pub trait Notify: Serialize {
     fn kind(&self) -> &'static str;
     /// One sentence for the user. Never carries personal data a sender sent.
     fn message(&self) -> String;
+    /// The business event's `DetailType`, e.g. `Photos Rejected` (one per kind; see
+    /// `docs/events/`).
+    fn detail_type(&self) -> &'static str;
 }
 
 /// The result of applying one event to a record.
@@ -223,6 +226,11 @@ pub trait Sender: Send + Sync + 'static {
     fn has_applied(record: &Self::Record, key: &str) -> bool;
     /// Readable copies of a few record fields, stored beside it for operators and queries.
     fn projections(record: &Self::Record) -> Vec<(&'static str, Option<String>)>;
+    /// When the event happened, as the sender says (`None` when it does not).
+    fn occurred_at(event: &Self::Event) -> Option<OffsetDateTime>;
+    /// The subject's identifiers a business event carries (`item_id`, `sr_uuid`, ...), read off
+    /// the record after the event. Never personal data.
+    fn subject_fields(record: &Self::Record) -> serde_json::Map<String, serde_json::Value>;
 }
 
 /// A notification as the services and stores handle it, whatever its sender.
@@ -245,8 +253,25 @@ pub struct Change {
     pub projections: Vec<(&'static str, Option<String>)>,
     /// What to tell the user, if anything.
     pub notification: Option<Notification>,
+    /// The business event announcing the notification, still without its id (the consumer's).
+    pub announcement: Option<Box<Announcement>>,
     /// What this delivery did.
     pub disposition: Disposition,
+}
+
+/// A business event as the sender's rules decide it: what the consumer completes with an
+/// `event_id` and stores beside the notification before it is published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announcement {
+    /// The sender's name, the last part of the event's `Source`.
+    pub sender: &'static str,
+    /// [`Notify::detail_type`].
+    pub detail_type: &'static str,
+    /// When it happened, as the sender says, in RFC 3339 (UTC).
+    pub occurred_at: Option<String>,
+    /// The detail's fields: `kind`, `message`, the subject's identifiers and the notification's
+    /// own fields.
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What applying an event to the stored record comes to.
@@ -342,21 +367,35 @@ impl<S: Sender> ParsedEvent for Parsed<S> {
             return Ok(Decision::AlreadyApplied);
         }
         let outcome = S::apply(current, &self.event, key);
-        let notification = outcome
-            .notification
-            .map(|n| {
-                serde_json::to_string(&n).map(|json| Notification {
+        let mut announcement = None;
+        let notification = match &outcome.notification {
+            None => None,
+            Some(n) => {
+                let value = serde_json::to_value(n).map_err(|_| UnreadableRecord)?;
+                let message = n.message();
+                let mut fields = S::subject_fields(&outcome.record);
+                if let serde_json::Value::Object(own) = &value {
+                    fields.extend(own.clone());
+                }
+                fields.insert("message".into(), message.clone().into());
+                announcement = Some(Box::new(Announcement {
+                    sender: S::NAME,
+                    detail_type: n.detail_type(),
+                    occurred_at: S::occurred_at(&self.event).and_then(rfc3339_utc),
+                    fields,
+                }));
+                Some(Notification {
                     kind: n.kind().to_owned(),
-                    message: n.message(),
-                    json,
+                    message,
+                    json: serde_json::to_string(n).map_err(|_| UnreadableRecord)?,
                 })
-            })
-            .transpose()
-            .map_err(|_| UnreadableRecord)?;
+            }
+        };
         Ok(Decision::Apply(Change {
             record: serde_json::to_string(&outcome.record).map_err(|_| UnreadableRecord)?,
             projections: S::projections(&outcome.record),
             notification,
+            announcement,
             disposition: outcome.disposition,
         }))
     }
@@ -407,6 +446,11 @@ pub(crate) fn from_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, EventErro
             path => EventError::Schema(format!("{path}: {}", value_free(&inner))),
         }
     })
+}
+
+/// `at` in UTC as RFC 3339 (`2026-11-20T10:15:00Z`), the form business events carry.
+pub fn rfc3339_utc(at: OffsetDateTime) -> Option<String> {
+    at.to_offset(time::UtcOffset::UTC).format(&Rfc3339).ok()
 }
 
 /// Parses the senders' timestamps. Legitmark documents ISO 8601, of which RFC 3339 is the common

@@ -48,6 +48,10 @@ impl Notify for ScoreNotice {
         let Self::ScoreChanged { account, score } = self;
         format!("The score of account {account} is now {score}.")
     }
+
+    fn detail_type(&self) -> &'static str {
+        "Score Changed"
+    }
 }
 
 impl Sender for AcmeScores {
@@ -116,5 +120,13 @@ impl Sender for AcmeScores {
 
     fn projections(record: &Account) -> Vec<(&'static str, Option<String>)> {
         vec![("score", Some(record.score.to_string()))]
+    }
+
+    fn occurred_at(_: &ScoreEvent) -> Option<time::OffsetDateTime> {
+        None
+    }
+
+    fn subject_fields(record: &Account) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::from_iter([("account".to_owned(), record.account.clone().into())])
     }
 }

@@ -1,4 +1,4 @@
-//! A stub DynamoDB and SQS endpoint on loopback for in-process benchmarks.
+//! A stub DynamoDB, SQS and EventBridge endpoint on loopback for in-process benchmarks.
 //!
 //! It answers every call the Lambdas make as the real services would on success, in a thread of
 //! its own (so its work is not counted against the code under measurement), and counts calls and
@@ -13,21 +13,26 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const OPERATIONS: [&str; 6] = [
+const OPERATIONS: [&str; 7] = [
     "DynamoDB_20120810.PutItem",
     "DynamoDB_20120810.UpdateItem",
     "DynamoDB_20120810.GetItem",
     "AmazonSQS.SendMessage",
     "AmazonSQS.ReceiveMessage",
     "AmazonSQS.DeleteMessageBatch",
+    "AWSEvents.PutEvents",
 ];
 
 /// Calls answered, by operation, and the write units of the items written.
 #[derive(Debug, Default)]
 pub struct Calls {
-    counts: [AtomicU64; 6],
+    counts: [AtomicU64; 7],
     put_write_units: AtomicU64,
     put_bytes: AtomicU64,
+    notification_puts: AtomicU64,
+    notification_bytes: AtomicU64,
+    bus_entries: AtomicU64,
+    bus_entry_bytes: AtomicU64,
     claimed: Mutex<HashSet<String>>,
 }
 
@@ -46,6 +51,16 @@ pub struct Counts {
     pub put_write_units: u64,
     /// Total size of the items put, as DynamoDB counts it.
     pub put_bytes: u64,
+    /// PutItem calls of notifications (`sk` beginning `notification#`).
+    pub notification_puts: u64,
+    /// Total size of those notification items.
+    pub notification_bytes: u64,
+    /// PutEvents calls.
+    pub put_events: u64,
+    /// Entries in those calls.
+    pub bus_entries: u64,
+    /// Total size of those entries as EventBridge bills them (source, detail-type, detail).
+    pub bus_entry_bytes: u64,
 }
 
 impl Calls {
@@ -59,6 +74,11 @@ impl Calls {
             send_message: n(3),
             put_write_units: self.put_write_units.load(Ordering::SeqCst),
             put_bytes: self.put_bytes.load(Ordering::SeqCst),
+            notification_puts: self.notification_puts.load(Ordering::SeqCst),
+            notification_bytes: self.notification_bytes.load(Ordering::SeqCst),
+            put_events: n(6),
+            bus_entries: self.bus_entries.load(Ordering::SeqCst),
+            bus_entry_bytes: self.bus_entry_bytes.load(Ordering::SeqCst),
         }
     }
 }
@@ -98,6 +118,13 @@ fn answer(target: &str, body: &[u8], calls: &Calls) -> (u16, String) {
             calls
                 .put_write_units
                 .fetch_add(size.div_ceil(1024).max(1), Ordering::SeqCst);
+            if item["sk"]["S"]
+                .as_str()
+                .is_some_and(|sk| sk.starts_with("notification#"))
+            {
+                calls.notification_puts.fetch_add(1, Ordering::SeqCst);
+                calls.notification_bytes.fetch_add(size, Ordering::SeqCst);
+            }
             let key = format!(
                 "{}|{}",
                 item["pk"]["S"],
@@ -123,6 +150,23 @@ fn answer(target: &str, body: &[u8], calls: &Calls) -> (u16, String) {
             }
         }
         "DynamoDB_20120810.UpdateItem" | "DynamoDB_20120810.GetItem" => (200, "{}".into()),
+        "AWSEvents.PutEvents" => {
+            let entries = request["Entries"].as_array().cloned().unwrap_or_default();
+            let text = |e: &Value, field: &str| e[field].as_str().map_or(0, str::len) as u64;
+            for entry in &entries {
+                let bytes =
+                    text(entry, "Source") + text(entry, "DetailType") + text(entry, "Detail");
+                calls.bus_entries.fetch_add(1, Ordering::SeqCst);
+                calls.bus_entry_bytes.fetch_add(bytes, Ordering::SeqCst);
+            }
+            let accepted: Vec<Value> = (0..entries.len())
+                .map(|i| json!({ "EventId": format!("stub-{i}") }))
+                .collect();
+            (
+                200,
+                json!({ "FailedEntryCount": 0, "Entries": accepted }).to_string(),
+            )
+        }
         "AmazonSQS.SendMessage" => (
             200,
             r#"{"MessageId":"5fea7756-0ea4-451a-a703-a558b933e274"}"#.into(),

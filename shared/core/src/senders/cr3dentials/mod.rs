@@ -126,4 +126,24 @@ impl Sender for Cr3dentials {
             ),
         ]
     }
+
+    fn occurred_at(event: &Delivery) -> Option<time::OffsetDateTime> {
+        match event {
+            Delivery::Verification(event) => rules::occurred_at(event),
+            Delivery::Session(event) => event.occurred_at(),
+        }
+    }
+
+    /// The session and the partner's reference for it, once a session-level webhook told it.
+    /// Never the extracted data.
+    fn subject_fields(record: &VerificationRecord) -> serde_json::Map<String, serde_json::Value> {
+        let reference = record
+            .session
+            .as_ref()
+            .and_then(|s| s.external_reference_id.clone());
+        serde_json::Map::from_iter([
+            ("session_id".to_owned(), record.session_id.clone().into()),
+            ("external_reference_id".to_owned(), reference.into()),
+        ])
+    }
 }

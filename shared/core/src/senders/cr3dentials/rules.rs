@@ -99,6 +99,19 @@ impl Notify for Notification {
         }
     }
 
+    fn detail_type(&self) -> &'static str {
+        match self {
+            Self::SessionCompleted { .. } => "Session Completed",
+            Self::SessionPartiallyCompleted { .. } => "Session Partially Completed",
+            Self::SessionError { .. } => "Session Failed",
+            Self::SessionCancelled { .. } => "Session Cancelled",
+            Self::SessionTerminated { .. } => "Session Terminated",
+            Self::VerificationCompleted { .. } => "Verification Completed",
+            Self::VerificationFailed { .. } => "Verification Failed",
+            Self::VerificationExpired { .. } => "Verification Expired",
+        }
+    }
+
     fn message(&self) -> String {
         let session = |session_id: &str, reference: &Option<String>| match reference {
             Some(reference) => format!("Verification session {session_id} (reference {reference})"),
@@ -257,6 +270,18 @@ fn verification_time(event: &Cr3dentialsEvent) -> (At, String) {
             || (At::Text(String::new()), String::new()),
             |text| (At::new(parse_instant(text), text), text.to_owned()),
         )
+}
+
+/// When a verification-level event happened: `metadata.verifiedAt`, else the metadata's time of
+/// review, failure or expiry.
+pub fn occurred_at(event: &Cr3dentialsEvent) -> Option<time::OffsetDateTime> {
+    event.occurred_at().or_else(|| {
+        let metadata = event.data.metadata.as_ref()?;
+        FALLBACK_TIME_FIELDS
+            .iter()
+            .find_map(|name| metadata.get(*name).and_then(Value::as_str))
+            .and_then(parse_instant)
+    })
 }
 
 /// The type rank and notification of a recognised Cr3dentials event.

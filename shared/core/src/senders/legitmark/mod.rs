@@ -111,4 +111,19 @@ impl Sender for Legitmark {
             ),
         ]
     }
+
+    fn occurred_at(event: &LegitmarkEvent) -> Option<time::OffsetDateTime> {
+        event.occurred_at()
+    }
+
+    fn subject_fields(record: &ItemRecord) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::from_iter([
+            ("item_id".to_owned(), record.item_id.clone().into()),
+            ("sr_uuid".to_owned(), record.sr_uuid.clone().into()),
+            (
+                "reference_id".to_owned(),
+                record.reference_id.clone().into(),
+            ),
+        ])
+    }
 }

@@ -134,6 +134,17 @@ impl Notify for Notification {
         }
     }
 
+    fn detail_type(&self) -> &'static str {
+        match self {
+            Self::AuthenticationPassed { .. } => "Item Authenticated",
+            Self::AuthenticationFailed { .. } => "Item Counterfeit",
+            Self::ReuploadRequested { .. } => "Photos Rejected",
+            Self::PhotosPassedQc { .. } => "Photos Approved",
+            Self::AuthenticatorAssigned { .. } => "Authentication Started",
+            Self::RequestCancelled { .. } => "Authentication Cancelled",
+        }
+    }
+
     /// E.g. `Re-upload the Front photo (BLURRY: The photo is out of focus.) for item item-10042.`
     fn message(&self) -> String {
         match self {
