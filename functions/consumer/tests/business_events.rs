@@ -466,3 +466,41 @@ async fn one_refused_entry_of_several_is_retried_and_never_gets_a_second_id() {
         }
     }
 }
+
+#[test]
+fn every_schema_example_is_a_valid_detail_of_its_detail_type() {
+    let dir = testkit::repo_root().join("docs/events");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(".schema.json") else {
+            continue;
+        };
+        let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let detail_type = schema["title"].as_str().unwrap();
+        assert_eq!(
+            detail_type.to_ascii_lowercase().replace(' ', "-"),
+            stem,
+            "{name}: the file is named after its detail-type"
+        );
+        let examples = schema["examples"].as_array().unwrap();
+        assert!(!examples.is_empty(), "{name} has no example");
+        let validator = schema_for(detail_type);
+        for example in examples {
+            let errors: Vec<String> = validator
+                .iter_errors(example)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(errors.is_empty(), "{name}: {errors:?}");
+            let mut extra = example.clone();
+            extra["unexpected"] = Value::Bool(true);
+            assert!(
+                !validator.is_valid(&extra),
+                "{name} accepts an undocumented field"
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 14);
+}
