@@ -100,6 +100,8 @@ struct Unpublished {
     subject: String,
     event_key: String,
     event: BusinessEvent,
+    /// Why the bus last refused it.
+    refused_for: String,
 }
 
 /// The bus of a consumer that publishes nothing (see [`Consumer::new`]); never called.
@@ -289,7 +291,6 @@ impl<L: EventsLog, R: RecordsStore, B: EventBus> Consumer<L, R, B> {
             }
         }
         let mut failed = Vec::new();
-        let mut reason = String::new();
         for round in 0..PUBLISH_ATTEMPTS {
             if left.is_empty() {
                 break;
@@ -328,8 +329,10 @@ impl<L: EventsLog, R: RecordsStore, B: EventBus> Consumer<L, R, B> {
                         }
                         Err(code) => {
                             warn!(event_id = %item.event.event_id, error = %code, round, "business event refused by the bus");
-                            reason = code;
-                            refused.push(item.clone());
+                            refused.push(Unpublished {
+                                refused_for: code,
+                                ..item.clone()
+                            });
                         }
                     }
                 }
@@ -338,6 +341,7 @@ impl<L: EventsLog, R: RecordsStore, B: EventBus> Consumer<L, R, B> {
         }
         for item in left {
             metrics::count("consumer", "publish_failed", (self.clock)());
+            let reason = item.refused_for;
             failed.extend(item.message_ids.into_iter().map(|m| (m, reason.clone())));
         }
         failed
@@ -375,6 +379,7 @@ impl<L: EventsLog, R: RecordsStore, B: EventBus> Consumer<L, R, B> {
             subject,
             event_key: meta.key.clone(),
             event,
+            refused_for: String::new(),
         });
         info!(
             source = %meta.source,
