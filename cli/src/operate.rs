@@ -199,10 +199,7 @@ fn now_ms() -> i64 {
 }
 
 fn rfc3339(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|at| at.format(&Rfc3339).ok())
-        .unwrap_or_else(|| ms.to_string())
+    senders::rfc3339_utc_ms(ms).unwrap_or_else(|| ms.to_string())
 }
 
 /// The sender whose payloads a source sends, as the ingress would configure it.

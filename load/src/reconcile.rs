@@ -340,7 +340,7 @@ fn own_notification(
     key: &str,
 ) -> Option<Notification> {
     match apply_one(registry, None, source, body, key)? {
-        Decision::Apply(change) => change.notification,
+        Decision::Apply(change) => change.notification.map(|notice| notice.notification),
         Decision::AlreadyApplied => None,
     }
 }
@@ -745,10 +745,11 @@ mod tests {
                 panic!("{pk} {} not applied", event.key);
             };
             records.insert(pk.clone(), change.record);
-            if let Some(notification) = change.notification {
+            if let Some(notice) = change.notification {
+                let notification = notice.notification;
                 // Its business event, stored, published and delivered once.
                 let id = event_id(event.source.name(), &event.key);
-                let detail_type = change.announcement.map(|a| a.detail_type.to_owned());
+                let detail_type = Some(notice.announcement.detail_type.to_owned());
                 observed.outbox.push(Outboxed {
                     pk: pk.clone(),
                     event_key: event.key.clone(),

@@ -2,8 +2,9 @@
 //! the fault proxy): waiting for the queue to drain, scanning both tables (the notification
 //! outbox included), then draining the business events tap.
 //!
-//! It owns the AWS calls of the reconciliation, the items table's stored shapes and the tapped
-//! EventBridge events as read back; judging what it reads is `reconcile`'s job.
+//! It owns the AWS calls of the reconciliation, the stored records and the tapped EventBridge
+//! events as read back (notification items are read as `webhook_aws::items_table` stores them,
+//! through its `stored_notification`); judging what it reads is `reconcile`'s job.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -11,8 +12,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use webhook_aws::events_table::{PK, STATUS};
-use webhook_aws::items_table::SK;
-use webhook_core::senders::Notification;
+use webhook_aws::items_table::{SK, stored_notification};
+use webhook_core::ports::StoreError;
 
 use crate::reconcile::{Observed, Outboxed, Record, Tapped};
 
@@ -214,29 +215,29 @@ impl Tables {
                     Record::from_json(&attribute("record")?).map_err(|_| malformed("record"))?;
                 observed.records.insert(pk.clone(), record);
             } else if sk.starts_with("notification#") {
-                let key = attribute("event_key")?;
-                let json = attribute("notification")?;
+                let stored = stored_notification(&item).map_err(|err| match err {
+                    StoreError::Malformed(attribute) => malformed(attribute),
+                    StoreError::Unavailable { .. } => malformed("notification"),
+                })?;
                 // The sender's own notification as JSON (tagged by its kind), as the consumer
                 // writes it; `reconcile` compares it by value.
-                serde_json::from_str::<serde_json::Value>(&json)
+                serde_json::from_str::<serde_json::Value>(&stored.notification.json)
                     .map_err(|_| malformed("notification"))?;
-                let notification = Notification {
-                    kind: attribute("kind")?,
-                    message: attribute("message")?,
-                    json,
-                };
                 // The outbox: the business event announcing the notification, and whether the
                 // bus accepted it.
+                let event = stored.event.as_ref();
                 observed.outbox.push(Outboxed {
                     pk: pk.clone(),
-                    event_key: key.clone(),
-                    kind: notification.kind.clone(),
-                    event_id: text(&item, OUTBOX_EVENT_ID),
-                    sender: text(&item, OUTBOX_SENDER),
-                    detail_type: text(&item, OUTBOX_DETAIL_TYPE),
-                    published: item.contains_key(OUTBOX_PUBLISHED_AT),
+                    event_key: stored.event_key.clone(),
+                    kind: stored.notification.kind.clone(),
+                    event_id: event.map(|e| e.event_id.clone()),
+                    sender: event.map(|e| e.sender.clone()),
+                    detail_type: event.map(|e| e.detail_type.clone()),
+                    published: stored.published_at_ms.is_some(),
                 });
-                observed.notifications.push((pk.clone(), key, notification));
+                observed
+                    .notifications
+                    .push((pk.clone(), stored.event_key, stored.notification));
             }
         }
         let dlq = self.depth(&self.dlq_url).await?;
@@ -327,12 +328,6 @@ impl Tables {
         }
     }
 }
-
-/// The outbox's attributes on a notification item (as `webhook_aws::items_table` writes them).
-const OUTBOX_EVENT_ID: &str = "event_id";
-const OUTBOX_SENDER: &str = "bus_source";
-const OUTBOX_DETAIL_TYPE: &str = "detail_type";
-const OUTBOX_PUBLISHED_AT: &str = "published_at";
 
 fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()

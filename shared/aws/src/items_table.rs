@@ -259,7 +259,9 @@ fn notification_sk(event_key: &str) -> AttributeValue {
     AttributeValue::S(format!("{NOTIFICATION_PREFIX}{event_key}"))
 }
 
-fn stored_notification(
+/// A notification item (`sk` = `notification#{event key}`) as stored, with its outbox state; for
+/// readers of a scan of the table.
+pub fn stored_notification(
     item: &HashMap<String, AttributeValue>,
 ) -> Result<StoredNotification, StoreError> {
     // Notifications stored before there was a bus have no business event.

@@ -49,7 +49,7 @@ use crate::ports::{
     BusError, BusinessEvent, EventBus, EventStatus, EventsLog, NewEvent, RecordId, RecordsStore,
     Saved, StoreError, StoredNotification,
 };
-use crate::senders::{self, Announcement, Decision, ParsedEvent, Payload, Registry};
+use crate::senders::{self, Announcement, Decision, Notice, ParsedEvent, Payload, Registry};
 use crate::timeline::Disposition;
 
 /// Reloads tried when other writers keep changing the same record.
@@ -75,18 +75,16 @@ pub fn event_id(source: &str, key: &str) -> String {
 /// The business event of `announcement`, decided at `now_ms` for the event `meta` describes.
 fn business_event(announcement: Announcement, meta: &EnvelopeMeta, now_ms: i64) -> BusinessEvent {
     let event_id = event_id(&meta.source, &meta.key);
-    let occurred_at = announcement.occurred_at.or_else(|| {
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms) * 1_000_000)
-            .ok()
-            .and_then(senders::rfc3339_utc)
-    });
+    let occurred_at = announcement
+        .occurred_at
+        .or_else(|| senders::rfc3339_utc_ms(now_ms));
     let mut detail = announcement.fields;
     detail.insert("event_id".into(), event_id.clone().into());
     detail.insert("occurred_at".into(), occurred_at.into());
     detail.insert("source".into(), meta.source.clone().into());
     BusinessEvent {
         event_id,
-        sender: announcement.sender.to_owned(),
+        sender: meta.payload_kind.clone(),
         detail_type: announcement.detail_type.to_owned(),
         detail: serde_json::Value::Object(detail).to_string(),
     }
@@ -370,17 +368,20 @@ impl<L: EventsLog, R: RecordsStore, B: EventBus> Consumer<L, R, B> {
             ),
             Some(payload) => match payload.parse(envelope.payload.get().as_bytes()) {
                 Err(err) => (self.quarantine(meta, &err.to_string()).await?, None),
-                Ok(event) => self.apply(payload, event.as_ref(), meta).await?,
+                Ok(event) => {
+                    let (handled, business) = self.apply(payload, event.as_ref(), meta).await?;
+                    let pending = business.map(|business| Unpublished {
+                        message_ids: vec![record.message_id.clone()],
+                        kind: payload.record_kind(),
+                        subject: event.subject().to_owned(),
+                        event_key: meta.key.clone(),
+                        event: business,
+                        refused_for: String::new(),
+                    });
+                    (handled, pending)
+                }
             },
         };
-        let pending = pending.map(|(kind, subject, event)| Unpublished {
-            message_ids: vec![record.message_id.clone()],
-            kind,
-            subject,
-            event_key: meta.key.clone(),
-            event,
-            refused_for: String::new(),
-        });
         info!(
             source = %meta.source,
             key = %meta.key,
@@ -393,20 +394,16 @@ impl<L: EventsLog, R: RecordsStore, B: EventBus> Consumer<L, R, B> {
         Ok((handled, pending))
     }
 
-    /// Applies the event; with the business event still to publish, if any, and where its
-    /// notification is stored.
+    /// Applies the event; with its business event if that is still to publish.
     async fn apply(
         &self,
         payload: &dyn Payload,
         event: &dyn ParsedEvent,
         meta: &EnvelopeMeta,
-    ) -> Result<(Handled, Option<(&'static str, String, BusinessEvent)>), ProcessError> {
+    ) -> Result<(Handled, Option<BusinessEvent>), ProcessError> {
         let id = RecordId {
             kind: payload.record_kind(),
             subject: event.subject(),
-        };
-        let pending = |event: Option<BusinessEvent>| {
-            event.map(|e| (payload.record_kind(), id.subject.to_owned(), e))
         };
         // This call's notification once it is stored: `Some(event)` if this call stored it,
         // `None` if an earlier delivery had.
@@ -421,18 +418,20 @@ impl<L: EventsLog, R: RecordsStore, B: EventBus> Consumer<L, R, B> {
                 Decision::AlreadyApplied => {
                     self.mark(meta, EventStatus::Processed, None).await?;
                     let unpublished = self.unpublished(id, &meta.key).await?;
-                    return Ok((Handled::Duplicate, pending(unpublished)));
+                    return Ok((Handled::Duplicate, unpublished));
                 }
                 Decision::Apply(change) => change,
             };
             let now_ms = (self.clock)();
-            if let (None, Some(notification), Some(announcement)) =
-                (&stored, &change.notification, change.announcement)
-            {
-                let business = business_event(*announcement, meta, now_ms);
+            if let (None, Some(notice)) = (&stored, change.notification) {
+                let Notice {
+                    notification,
+                    announcement,
+                } = *notice;
+                let business = business_event(announcement, meta, now_ms);
                 let fresh = self
                     .records
-                    .put_notification(id, &meta.key, notification, &business, now_ms)
+                    .put_notification(id, &meta.key, &notification, &business, now_ms)
                     .await?;
                 stored = Some(fresh.then_some(business));
             }
@@ -450,7 +449,7 @@ impl<L: EventsLog, R: RecordsStore, B: EventBus> Consumer<L, R, B> {
                         Some(Some(business)) => Some(business),
                         Some(None) | None => self.unpublished(id, &meta.key).await?,
                     };
-                    return Ok((Handled::Applied(change.disposition), pending(unpublished)));
+                    return Ok((Handled::Applied(change.disposition), unpublished));
                 }
                 Saved::VersionConflict => continue,
             }

@@ -313,7 +313,7 @@ fn registry_parse_agrees_with_the_sender_on_both_generations() {
         assert_eq!(record, outcome.record, "{body}");
         assert_eq!(change.disposition, outcome.disposition, "{body}");
         assert_eq!(
-            change.notification.map(|n| n.kind),
+            change.notification.map(|n| n.notification.kind),
             outcome.notification.map(|n| n.kind().to_owned()),
             "{body}"
         );
@@ -417,7 +417,7 @@ fn no_notification_message_or_json_contains_extracted_data() {
         else {
             panic!("{wire}: already applied");
         };
-        let stored = change.notification.unwrap();
+        let stored = change.notification.unwrap().notification;
         // then no value of it is in what the user is told or in the notification stored
         let told = [
             notification.message(),

@@ -395,7 +395,7 @@ fn registry_parse_agrees_with_the_sender_on_every_shape_of_either_generation() {
         assert_eq!(
             change
                 .notification
-                .map(|n| serde_json::from_str(&n.json).unwrap()),
+                .map(|n| serde_json::from_str(&n.notification.json).unwrap()),
             outcome.notification,
             "{sent}"
         );

@@ -258,16 +258,7 @@ pub async fn ensure_queues(
         .map_err(|e| failed(dlq_name, aws_sdk_sqs::error::DisplayErrorContext(e)))?
         .queue_url
         .unwrap_or_default();
-    let dlq_arn = client
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(|e| failed(dlq_name, aws_sdk_sqs::error::DisplayErrorContext(e)))?
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .ok_or_else(|| failed(dlq_name, "no QueueArn attribute"))?;
+    let dlq_arn = queue_arn(client, &dlq_url, dlq_name).await?;
     let redrive = serde_json::json!({
         "deadLetterTargetArn": dlq_arn,
         "maxReceiveCount": MAX_RECEIVE_COUNT,
@@ -291,6 +282,24 @@ pub async fn ensure_queues(
         .queue_url
         .unwrap_or_default();
     Ok(Queues { queue_url, dlq_url })
+}
+
+/// The ARN of the queue `name` at `url`.
+async fn queue_arn(
+    client: &aws_sdk_sqs::Client,
+    url: &str,
+    name: &str,
+) -> Result<String, ProvisionError> {
+    client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| failed(name, aws_sdk_sqs::error::DisplayErrorContext(e)))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| failed(name, "no QueueArn attribute"))
 }
 
 /// The local business events bus and its tap.
@@ -333,16 +342,7 @@ pub async fn ensure_bus(
         .map_err(|e| failed(tap_queue, aws_sdk_sqs::error::DisplayErrorContext(e)))?
         .queue_url
         .unwrap_or_default();
-    let tap_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&tap_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(|e| failed(tap_queue, aws_sdk_sqs::error::DisplayErrorContext(e)))?
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .ok_or_else(|| failed(tap_queue, "no QueueArn attribute"))?;
+    let tap_arn = queue_arn(&sqs, &tap_url, tap_queue).await?;
     let rule = format!("{bus}-tap");
     let pattern = serde_json::json!({ "source": [{ "prefix": format!("{source_prefix}.") }] });
     events

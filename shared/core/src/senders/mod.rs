@@ -251,20 +251,25 @@ pub struct Change {
     pub record: String,
     /// Readable copies of a few fields (see [`Sender::projections`]).
     pub projections: Vec<(&'static str, Option<String>)>,
-    /// What to tell the user, if anything.
-    pub notification: Option<Notification>,
-    /// The business event announcing the notification, still without its id (the consumer's).
-    pub announcement: Option<Box<Announcement>>,
+    /// What to tell the user, if anything, with the business event announcing it.
+    pub notification: Option<Box<Notice>>,
     /// What this delivery did.
     pub disposition: Disposition,
 }
 
+/// A notification the rules decided, and the business event that announces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// What to tell the user.
+    pub notification: Notification,
+    /// The business event, still without its id (the consumer's).
+    pub announcement: Announcement,
+}
+
 /// A business event as the sender's rules decide it: what the consumer completes with an
-/// `event_id` and stores beside the notification before it is published.
+/// `event_id` and its sender's name and stores beside the notification before it is published.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Announcement {
-    /// The sender's name, the last part of the event's `Source`.
-    pub sender: &'static str,
     /// [`Notify::detail_type`].
     pub detail_type: &'static str,
     /// When it happened, as the sender says, in RFC 3339 (UTC).
@@ -367,7 +372,6 @@ impl<S: Sender> ParsedEvent for Parsed<S> {
             return Ok(Decision::AlreadyApplied);
         }
         let outcome = S::apply(current, &self.event, key);
-        let mut announcement = None;
         let notification = match &outcome.notification {
             None => None,
             Some(n) => {
@@ -378,24 +382,24 @@ impl<S: Sender> ParsedEvent for Parsed<S> {
                     fields.extend(own.clone());
                 }
                 fields.insert("message".into(), message.clone().into());
-                announcement = Some(Box::new(Announcement {
-                    sender: S::NAME,
-                    detail_type: n.detail_type(),
-                    occurred_at: S::occurred_at(&self.event).and_then(rfc3339_utc),
-                    fields,
-                }));
-                Some(Notification {
-                    kind: n.kind().to_owned(),
-                    message,
-                    json: serde_json::to_string(n).map_err(|_| UnreadableRecord)?,
-                })
+                Some(Box::new(Notice {
+                    notification: Notification {
+                        kind: n.kind().to_owned(),
+                        message,
+                        json: serde_json::to_string(n).map_err(|_| UnreadableRecord)?,
+                    },
+                    announcement: Announcement {
+                        detail_type: n.detail_type(),
+                        occurred_at: S::occurred_at(&self.event).and_then(rfc3339_utc),
+                        fields,
+                    },
+                }))
             }
         };
         Ok(Decision::Apply(Change {
             record: serde_json::to_string(&outcome.record).map_err(|_| UnreadableRecord)?,
             projections: S::projections(&outcome.record),
             notification,
-            announcement,
             disposition: outcome.disposition,
         }))
     }
@@ -451,6 +455,14 @@ pub(crate) fn from_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, EventErro
 /// `at` in UTC as RFC 3339 (`2026-11-20T10:15:00Z`), the form business events carry.
 pub fn rfc3339_utc(at: OffsetDateTime) -> Option<String> {
     at.to_offset(time::UtcOffset::UTC).format(&Rfc3339).ok()
+}
+
+/// The instant `ms` (Unix milliseconds, as [`crate::clock::Clock`] tells time) as
+/// [`rfc3339_utc`] writes it.
+pub fn rfc3339_utc_ms(ms: i64) -> Option<String> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(rfc3339_utc)
 }
 
 /// Parses the senders' timestamps. Legitmark documents ISO 8601, of which RFC 3339 is the common
